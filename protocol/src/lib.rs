@@ -1,0 +1,20 @@
+//! The language controllers, engines and clients speak: ids, values, message types, framing
+//! with HMAC signatures, and the connection-file format.
+//!
+//! This crate does no I/O of its own beyond building and splitting ZeroMQ frames; it must
+//! not know about profiles, processes or scheduling.
+
+pub mod auth;
+pub mod connection;
+pub mod ids;
+pub mod messages;
+pub mod value;
+pub mod wire;
+
+pub use connection::{ConnectionInfo, FileKind, HeartbeatConfig};
+pub use ids::{EngineId, MsgId, Session};
+pub use value::Value;
+pub use wire::{Decoder, Encoder, Header, Received, WireError};
+
+/// This build's version, reported by engines and the controller.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,346 @@
+//! Message types, one enum per direction. The `msg_type` in a header is the snake_case name
+//! of the variant; the content frame is the variant's body. Nothing outside this crate
+//! matches on `msg_type` strings, except the two pass-through types below.
+//!
+//! Tasks are special: a client's `task_request` travels to an engine, and the engine's
+//! `task_reply` travels back, through the controller, which reads only their headers and
+//! metadata ([`TaskMeta`], [`ReplyMeta`]) and forwards the signed frames unchanged.
+
+use crate::connection::HeartbeatConfig;
+use crate::ids::{EngineId, MsgId};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+
+/// `msg_type` of a task on its way from a client to an engine.
+pub const TASK_REQUEST: &str = "task_request";
+/// `msg_type` of a task's result on its way from an engine (or the controller) to a client.
+pub const TASK_REPLY: &str = "task_reply";
+/// Topic frame of heartbeat pings on the controller's PUB socket.
+pub const PING_TOPIC: &[u8] = b"ping";
+
+/// An empty body.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Empty {}
+
+// ---------------------------------------------------------------- client <-> controller
+
+/// Requests a client sends to the controller's client socket (besides tasks).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "msg_type", content = "content", rename_all = "snake_case")]
+pub enum ClientRequest {
+    /// First message of a client: who is registered and how the controller is set up.
+    ConnectRequest(Empty),
+    /// Ids of the engines that are registered and alive, in order.
+    IdsRequest(Empty),
+    /// Outstanding and completed task counts per engine, and unassigned tasks.
+    QueueStatusRequest(QueueStatusRequest),
+    /// Host, pid, state, task counts and last heartbeat of every engine.
+    EnginesRequest(Empty),
+    /// Every function the engines offer, with signature and help.
+    FunctionsRequest(Empty),
+    /// Cancel tasks: unassigned and queued ones end as aborted, running ones are stopped.
+    AbortRequest(AbortRequest),
+    /// Stop engines, and the controller itself when `hub` is set.
+    ShutdownRequest(ShutdownRequest),
+}
+
+/// Replies of the controller to a [`ClientRequest`], in the same order of variants.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "msg_type", content = "content", rename_all = "snake_case")]
+pub enum ControllerReply {
+    ConnectReply(ConnectReply),
+    IdsReply(IdsReply),
+    QueueStatusReply(QueueStatus),
+    EnginesReply(EnginesReply),
+    FunctionsReply(FunctionsReply),
+    AbortReply(AbortReply),
+    ShutdownReply(Empty),
+    /// The request could not be served; `message` says why.
+    ErrorReply(ErrorReply),
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct QueueStatusRequest {
+    /// Engines to report on; all when absent.
+    #[serde(default)]
+    pub targets: Option<Vec<EngineId>>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct AbortRequest {
+    /// The tasks to cancel.
+    pub msg_ids: Vec<MsgId>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct ShutdownRequest {
+    /// Engines to stop; all when absent.
+    #[serde(default)]
+    pub targets: Option<Vec<EngineId>>,
+    /// Stop the controller too (after its engines).
+    #[serde(default)]
+    pub hub: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ConnectReply {
+    pub engines: Vec<EngineInfo>,
+    /// Load-balancing scheme in use (`leastload`, `lru`, ...).
+    pub scheme: String,
+    pub heartbeat: HeartbeatConfig,
+    pub controller_pid: u32,
+    pub version: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct IdsReply {
+    pub ids: Vec<EngineId>,
+}
+
+/// Task counts of one engine, as IPython Parallel's `queue_status` reports them.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct EngineQueue {
+    /// Direct tasks sent to the engine and not finished.
+    pub queue: usize,
+    /// Load-balanced tasks assigned to the engine and not finished.
+    pub tasks: usize,
+    /// Tasks the engine has finished, successfully or not.
+    pub completed: u64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct QueueStatus {
+    pub engines: BTreeMap<EngineId, EngineQueue>,
+    /// Load-balanced tasks waiting for an engine.
+    pub unassigned: usize,
+}
+
+/// What the controller knows of one engine.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct EngineInfo {
+    pub id: EngineId,
+    pub hostname: String,
+    pub pid: u32,
+    /// `idle` or `busy`.
+    pub state: String,
+    /// Tasks on the engine waiting behind the running one.
+    pub queued: usize,
+    /// 0 or 1: engines run one task at a time.
+    pub running: usize,
+    pub completed: u64,
+    /// Milliseconds since the engine was last heard from.
+    pub last_heartbeat_ms: u64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct EnginesReply {
+    pub engines: Vec<EngineInfo>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct FunctionsReply {
+    pub functions: Vec<FunctionInfo>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct AbortReply {
+    /// Tasks that ended as aborted before reaching an engine.
+    pub unassigned: usize,
+    /// Tasks whose engine was asked to drop or stop them.
+    pub forwarded: usize,
+    /// Ids the controller does not know (already finished, or never submitted).
+    pub unknown: usize,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ErrorReply {
+    pub message: String,
+}
+
+/// A function engines offer.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct FunctionInfo {
+    pub name: String,
+    /// E.g. `check_prime_in_range(n: int, from: int, to: int) -> bool`.
+    pub signature: String,
+    /// One line.
+    pub help: String,
+}
+
+// ---------------------------------------------------------------- tasks
+
+/// Metadata of a `task_request`: the only part of a task the controller reads.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct TaskMeta {
+    /// The engine that must run it; the load balancer chooses when absent.
+    #[serde(default)]
+    pub target: Option<EngineId>,
+    /// How many times a load-balanced task is resubmitted when its engine dies.
+    #[serde(default)]
+    pub retries: u32,
+}
+
+/// Content of a `task_request`: what an engine is asked to do. Values are wire JSON
+/// (see [`crate::value`]) whose binary parts are the message's buffers.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TaskRequest {
+    /// Call `func(*args)`; the result is its value.
+    Apply { func: String, args: Vec<Json> },
+    /// Call `func(item)` for each item in order; the result is the list of values.
+    Map { func: String, items: Vec<Json> },
+    /// Assign names in the engine's namespace; the result is null.
+    Push { ns: BTreeMap<String, Json> },
+    /// Read names from the namespace; the result is the list of their values.
+    Pull { names: Vec<String> },
+    /// The names in the namespace with their type; the result is a map name -> type.
+    Names {},
+}
+
+/// Metadata of a `task_reply`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct ReplyMeta {
+    /// The engine that ran the task (absent when it never reached one).
+    #[serde(default)]
+    pub engine_id: Option<EngineId>,
+    /// Time spent running, in microseconds.
+    #[serde(default)]
+    pub duration_us: u64,
+}
+
+/// Content of a `task_reply`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum TaskReply {
+    /// The task's value (wire JSON).
+    Ok { value: Json },
+    Error(TaskError),
+}
+
+/// Why a task failed.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The function failed on the engine (bad arguments, an error it raised, a panic).
+    Remote,
+    /// The engine died or left while it held the task.
+    Engine,
+    /// The task was cancelled by `abort`.
+    Aborted,
+    /// The controller could not route it (unknown engine, malformed request, shutting down).
+    Unroutable,
+}
+
+/// A failed task, with what a user needs to read.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TaskError {
+    pub kind: ErrorKind,
+    /// Error class, in Python's vocabulary: `TypeError`, `ValueError`, `NameError`, ...
+    pub ename: String,
+    /// The one-line message.
+    pub evalue: String,
+    #[serde(default)]
+    pub traceback: Vec<String>,
+    #[serde(default)]
+    pub engine_id: Option<EngineId>,
+}
+
+// ---------------------------------------------------------------- engine <-> controller
+
+/// What an engine sends on the controller's engine socket (besides `task_reply`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "msg_type", content = "content", rename_all = "snake_case")]
+pub enum EngineMessage {
+    /// First message of an engine: asks to join and for an id.
+    RegisterRequest(RegisterRequest),
+    /// The engine is leaving; tasks it held have been answered.
+    Unregister(Empty),
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct RegisterRequest {
+    pub hostname: String,
+    pub pid: u32,
+    pub functions: Vec<FunctionInfo>,
+    pub version: String,
+}
+
+/// What the controller sends to an engine (besides `task_request`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "msg_type", content = "content", rename_all = "snake_case")]
+pub enum ControllerToEngine {
+    /// Registration accepted.
+    RegisterReply(RegisterReply),
+    /// Drop these tasks if queued; stop the one running if it is among them.
+    AbortRequest(AbortRequest),
+    /// Finish up and exit.
+    ShutdownRequest(Empty),
+    /// The controller does not know this engine (declared dead, or a restarted controller).
+    NotRegistered(Empty),
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct RegisterReply {
+    pub engine_id: EngineId,
+    pub heartbeat: HeartbeatConfig,
+}
+
+// ---------------------------------------------------------------- heartbeat
+
+/// Published by the controller every heartbeat period, topic [`PING_TOPIC`].
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "msg_type", content = "content", rename_all = "snake_case")]
+pub enum Heartbeat {
+    Ping(Ping),
+    /// Sent by an engine on the heartbeat socket in answer to a ping.
+    Pong(Pong),
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Ping {
+    pub seq: u64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Pong {
+    pub seq: u64,
+    pub engine_id: EngineId,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::split_tagged;
+
+    #[test]
+    fn msg_types_are_snake_case_variant_names() {
+        let (t, c) = split_tagged(&ClientRequest::IdsRequest(Empty {}));
+        assert_eq!(t, "ids_request");
+        assert_eq!(c, serde_json::json!({}));
+        let (t, _) = split_tagged(&EngineMessage::Unregister(Empty {}));
+        assert_eq!(t, "unregister");
+    }
+
+    #[test]
+    fn task_bodies_are_readable_json() {
+        let req = TaskRequest::Apply {
+            func: "check_prime".into(),
+            args: vec![serde_json::json!(100109100129162907i64)],
+        };
+        let text = serde_json::to_string(&req).unwrap();
+        assert_eq!(
+            text,
+            r#"{"kind":"apply","func":"check_prime","args":[100109100129162907]}"#
+        );
+        let reply = TaskReply::Error(TaskError {
+            kind: ErrorKind::Remote,
+            ename: "TypeError".into(),
+            evalue: "bad".into(),
+            traceback: vec![],
+            engine_id: Some(EngineId(2)),
+        });
+        let back: TaskReply = serde_json::from_str(&serde_json::to_string(&reply).unwrap()).unwrap();
+        assert_eq!(back, reply);
+    }
+}

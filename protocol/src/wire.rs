@@ -1,0 +1,471 @@
+//! Framing: how a message becomes ZeroMQ frames and back.
+//!
+//! ```text
+//! [routing ids...] "<IDS|MSG>" signature header parent_header metadata content [buffers...]
+//! ```
+//!
+//! The shape of the Jupyter wire protocol. `header`, `parent_header`, `metadata` and `content`
+//! are JSON; `buffers` are raw bytes. The decoder checks size, then signature, then replay,
+//! and only then parses anything: an oversized or unsigned message never reaches serde.
+//! Content stays raw bytes after decoding so the controller can forward a task to an engine
+//! (or a result to a client) without parsing or re-encoding it.
+
+use crate::auth::{AuthError, ReplayGuard, Signer};
+use crate::ids::{MsgId, Session};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use std::sync::Arc;
+
+/// Separates routing identities from the message proper.
+pub const DELIMITER: &[u8] = b"<IDS|MSG>";
+/// Version string written in every header.
+pub const PROTOCOL_VERSION: &str = "1.0";
+/// Default limit on the total size of one message (256 MiB).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 << 20;
+
+/// Every message's header; replies carry the request's header as their parent.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Header {
+    /// Unique id; a reply's parent header names the request by it.
+    pub msg_id: MsgId,
+    /// What the content is (`task_request`, `register`, ...).
+    pub msg_type: String,
+    /// Session (process) that sent the message.
+    pub session: String,
+    /// When it was sent, RFC 3339.
+    pub date: String,
+    /// Protocol version.
+    pub version: String,
+}
+
+/// Why a received message was rejected. Each variant is one log line on the receiver.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("no <IDS|MSG> delimiter followed by 5 frames ({0} frames received)")]
+    Malformed(usize),
+    #[error("message of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error("authentication failed: {0}")]
+    Auth(#[from] AuthError),
+    #[error("invalid header: {0}")]
+    Header(serde_json::Error),
+    #[error("invalid {part} of {msg_type}: {error}")]
+    Body {
+        msg_type: String,
+        part: &'static str,
+        error: String,
+    },
+}
+
+/// A zmq frame viewed as shared bytes without copying.
+struct Frame(zmq::Message);
+
+impl AsRef<[u8]> for Frame {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Turns a received frame into `Bytes` without copying its data.
+pub fn frame_bytes(msg: zmq::Message) -> Bytes {
+    Bytes::from_owner(Frame(msg))
+}
+
+/// Turns `Bytes` into a frame; copies only when the bytes are shared.
+pub fn bytes_frame(b: Bytes) -> zmq::Message {
+    match b.try_into_mut() {
+        Ok(unique) => zmq::Message::from(Vec::from(unique).into_boxed_slice()),
+        Err(shared) => zmq::Message::from(&shared[..]),
+    }
+}
+
+/// A received message that passed size, signature and replay checks.
+#[derive(Debug)]
+pub struct Received {
+    /// Routing identities (from a ROUTER socket; topic on PUB/SUB).
+    pub idents: Vec<zmq::Message>,
+    pub header: Header,
+    /// The request this answers, if any.
+    pub parent: Option<Header>,
+    /// Raw frames, kept so the message can be forwarded unchanged.
+    pub raw: RawParts,
+}
+
+/// The signed frames of a message, as received.
+#[derive(Debug)]
+pub struct RawParts {
+    pub signature: zmq::Message,
+    pub header: zmq::Message,
+    pub parent: zmq::Message,
+    pub metadata: zmq::Message,
+    pub content: zmq::Message,
+    pub buffers: Vec<zmq::Message>,
+}
+
+impl Received {
+    /// The message type from the header.
+    pub fn msg_type(&self) -> &str {
+        &self.header.msg_type
+    }
+
+    /// Parses the metadata frame.
+    pub fn metadata<T: DeserializeOwned>(&self) -> Result<T, WireError> {
+        serde_json::from_slice(&self.raw.metadata).map_err(|e| self.body_error("metadata", e))
+    }
+
+    /// Parses the content frame as `T`.
+    pub fn content<T: DeserializeOwned>(&self) -> Result<T, WireError> {
+        serde_json::from_slice(&self.raw.content).map_err(|e| self.body_error("content", e))
+    }
+
+    /// Parses the message as one variant of a `msg_type`-tagged enum.
+    pub fn tagged<T: DeserializeOwned>(&self) -> Result<T, WireError> {
+        let content: Json = self.content()?;
+        let mut obj = serde_json::Map::new();
+        obj.insert("msg_type".into(), Json::String(self.header.msg_type.clone()));
+        obj.insert("content".into(), content);
+        serde_json::from_value(Json::Object(obj)).map_err(|e| self.body_error("content", e))
+    }
+
+    /// Takes the buffer frames as shared bytes (no copy).
+    pub fn take_buffers(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.raw.buffers)
+            .into_iter()
+            .map(frame_bytes)
+            .collect()
+    }
+
+    /// The frames to send this message on unchanged, behind new routing identities.
+    pub fn forward(self, idents: Vec<zmq::Message>) -> Vec<zmq::Message> {
+        let RawParts {
+            signature,
+            header,
+            parent,
+            metadata,
+            content,
+            buffers,
+        } = self.raw;
+        let mut frames = idents;
+        frames.reserve(6 + buffers.len());
+        frames.push(zmq::Message::from(DELIMITER));
+        frames.extend([signature, header, parent, metadata, content]);
+        frames.extend(buffers);
+        frames
+    }
+
+    fn body_error(&self, part: &'static str, e: serde_json::Error) -> WireError {
+        WireError::Body {
+            msg_type: self.header.msg_type.clone(),
+            part,
+            error: e.to_string(),
+        }
+    }
+}
+
+/// Verifies incoming messages. One per receiving thread, because it keeps the replay history.
+#[derive(Debug)]
+pub struct Decoder {
+    signer: Signer,
+    replay: ReplayGuard,
+    max_bytes: usize,
+}
+
+impl Decoder {
+    pub fn new(signer: Signer, max_bytes: usize) -> Decoder {
+        Decoder {
+            signer,
+            replay: ReplayGuard::default(),
+            max_bytes,
+        }
+    }
+
+    /// Splits, size-checks, authenticates and parses the header of a received message.
+    pub fn decode(&mut self, frames: Vec<zmq::Message>) -> Result<Received, WireError> {
+        let size: usize = frames.iter().map(|f| f.len()).sum();
+        if size > self.max_bytes {
+            return Err(WireError::TooLarge {
+                size,
+                limit: self.max_bytes,
+            });
+        }
+        let n = frames.len();
+        let delim = frames
+            .iter()
+            .position(|f| &f[..] == DELIMITER)
+            .filter(|&i| n >= i + 6)
+            .ok_or(WireError::Malformed(n))?;
+        let mut it = frames.into_iter();
+        let idents: Vec<zmq::Message> = it.by_ref().take(delim).collect();
+        it.next(); // delimiter
+        let mut next = || it.next().expect("length checked above");
+        let raw = RawParts {
+            signature: next(),
+            header: next(),
+            parent: next(),
+            metadata: next(),
+            content: next(),
+            buffers: Vec::new(),
+        };
+        let buffers: Vec<zmq::Message> = it.collect();
+        let lens: Vec<usize> = buffers.iter().map(|b| b.len()).collect();
+        let digest = self.signer.verify(
+            &raw.signature,
+            &[&raw.header, &raw.parent, &raw.metadata, &raw.content],
+            &lens,
+        )?;
+        self.replay.check(&digest)?;
+        let header: Header = serde_json::from_slice(&raw.header).map_err(WireError::Header)?;
+        let parent = if raw.parent.iter().all(|b| b.is_ascii_whitespace() || b"{}".contains(b)) {
+            None
+        } else {
+            Some(serde_json::from_slice(&raw.parent).map_err(WireError::Header)?)
+        };
+        Ok(Received {
+            idents,
+            header,
+            parent,
+            raw: RawParts { buffers, ..raw },
+        })
+    }
+
+    /// Checks only that a message is well-formed and unsigned-but-declared of `msg_type`
+    /// `auth_error`; such a reply is how a peer learns that its key was refused.
+    pub fn auth_error_reason(frames: &[zmq::Message]) -> Option<String> {
+        let delim = frames.iter().position(|f| &f[..] == DELIMITER)?;
+        let header: Header = serde_json::from_slice(frames.get(delim + 2)?).ok()?;
+        if header.msg_type != AUTH_ERROR {
+            return None;
+        }
+        let content: Json = serde_json::from_slice(frames.get(delim + 5)?).ok()?;
+        Some(content.get("reason")?.as_str()?.to_string())
+    }
+}
+
+/// Message type of the unsigned notice a controller sends back to a peer whose signature
+/// failed, so that a wrong key is reported at once instead of as a timeout.
+pub const AUTH_ERROR: &str = "auth_error";
+
+/// Builds and signs outgoing messages. Cheap to clone and share between threads.
+#[derive(Clone, Debug)]
+pub struct Encoder {
+    signer: Signer,
+    session: Arc<Session>,
+}
+
+/// A message ready to send, with the id it was given.
+pub struct Outgoing {
+    pub msg_id: MsgId,
+    pub frames: Vec<zmq::Message>,
+}
+
+impl Encoder {
+    pub fn new(signer: Signer, session: Arc<Session>) -> Encoder {
+        Encoder { signer, session }
+    }
+
+    pub fn session(&self) -> &Arc<Session> {
+        &self.session
+    }
+
+    /// A new header of type `msg_type`.
+    pub fn header(&self, msg_type: &str) -> Header {
+        Header {
+            msg_id: self.session.next_msg_id(),
+            msg_type: msg_type.to_string(),
+            session: self.session.id().to_string(),
+            date: humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+            version: PROTOCOL_VERSION.to_string(),
+        }
+    }
+
+    /// Encodes one variant of a `msg_type`-tagged enum.
+    pub fn tagged<T: Serialize>(
+        &self,
+        idents: Vec<zmq::Message>,
+        parent: Option<&Header>,
+        metadata: &impl Serialize,
+        body: &T,
+        buffers: Vec<Bytes>,
+    ) -> Outgoing {
+        let (msg_type, content) = split_tagged(body);
+        let header = self.header(&msg_type);
+        let content = serde_json::to_vec(&content).expect("JSON values always serialize");
+        let metadata = serde_json::to_vec(metadata).expect("metadata always serializes");
+        self.build(idents, header, parent, metadata, content, buffers)
+    }
+
+    /// Encodes a message whose content is already serialized.
+    pub fn raw(
+        &self,
+        idents: Vec<zmq::Message>,
+        msg_type: &str,
+        parent: Option<&Header>,
+        metadata: &impl Serialize,
+        content: &impl Serialize,
+        buffers: Vec<Bytes>,
+    ) -> Outgoing {
+        let header = self.header(msg_type);
+        let content = serde_json::to_vec(content).expect("content always serializes");
+        let metadata = serde_json::to_vec(metadata).expect("metadata always serializes");
+        self.build(idents, header, parent, metadata, content, buffers)
+    }
+
+    fn build(
+        &self,
+        idents: Vec<zmq::Message>,
+        header: Header,
+        parent: Option<&Header>,
+        metadata: Vec<u8>,
+        content: Vec<u8>,
+        buffers: Vec<Bytes>,
+    ) -> Outgoing {
+        let header_bytes = serde_json::to_vec(&header).expect("headers always serialize");
+        let parent_bytes = match parent {
+            Some(p) => serde_json::to_vec(p).expect("headers always serialize"),
+            None => b"{}".to_vec(),
+        };
+        let lens: Vec<usize> = buffers.iter().map(|b| b.len()).collect();
+        let signature = self.signer.sign(
+            &[&header_bytes, &parent_bytes, &metadata, &content],
+            &lens,
+        );
+        let mut frames = idents;
+        frames.reserve(6 + buffers.len());
+        frames.push(zmq::Message::from(DELIMITER));
+        frames.push(zmq::Message::from(signature.as_bytes()));
+        frames.push(zmq::Message::from(header_bytes));
+        frames.push(zmq::Message::from(parent_bytes));
+        frames.push(zmq::Message::from(metadata));
+        frames.push(zmq::Message::from(content));
+        frames.extend(buffers.into_iter().map(bytes_frame));
+        Outgoing {
+            msg_id: header.msg_id,
+            frames,
+        }
+    }
+}
+
+/// The unsigned `auth_error` notice sent back to a peer whose message failed authentication.
+pub fn auth_error_frames(idents: Vec<zmq::Message>, reason: &str) -> Vec<zmq::Message> {
+    let header = Header {
+        msg_id: MsgId(String::new()),
+        msg_type: AUTH_ERROR.to_string(),
+        session: String::new(),
+        date: humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+        version: PROTOCOL_VERSION.to_string(),
+    };
+    let mut frames = idents;
+    frames.push(zmq::Message::from(DELIMITER));
+    frames.push(zmq::Message::from(&b""[..]));
+    frames.push(zmq::Message::from(serde_json::to_vec(&header).expect("header")));
+    frames.push(zmq::Message::from(&b"{}"[..]));
+    frames.push(zmq::Message::from(&b"{}"[..]));
+    frames.push(zmq::Message::from(
+        serde_json::to_vec(&serde_json::json!({ "reason": reason })).expect("json"),
+    ));
+    frames
+}
+
+/// Splits a `msg_type`-tagged enum value into its type name and content.
+pub fn split_tagged<T: Serialize>(body: &T) -> (String, Json) {
+    match serde_json::to_value(body).expect("messages always serialize") {
+        Json::Object(mut obj) => {
+            let msg_type = match obj.remove("msg_type") {
+                Some(Json::String(s)) => s,
+                _ => panic!("message enums must be tagged with msg_type"),
+            };
+            let content = obj
+                .remove("content")
+                .unwrap_or(Json::Object(Default::default()));
+            (msg_type, content)
+        }
+        _ => panic!("message enums must serialize to an object"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::generate_key;
+
+    fn pair() -> (Encoder, Decoder) {
+        let key = generate_key();
+        (
+            Encoder::new(Signer::new(&key), Arc::new(Session::new())),
+            Decoder::new(Signer::new(&key), DEFAULT_MAX_MESSAGE_BYTES),
+        )
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    #[serde(tag = "msg_type", content = "content", rename_all = "snake_case")]
+    enum Demo {
+        Hello { name: String },
+        Bye {},
+    }
+
+    #[test]
+    fn tagged_messages_round_trip_with_buffers_and_idents() {
+        let (enc, mut dec) = pair();
+        let out = enc.tagged(
+            vec![zmq::Message::from(&b"peer"[..])],
+            None,
+            &serde_json::json!({"k": 1}),
+            &Demo::Hello { name: "x".into() },
+            vec![Bytes::from_static(b"raw")],
+        );
+        let mut got = dec.decode(out.frames).unwrap();
+        assert_eq!(&got.idents[0][..], b"peer");
+        assert_eq!(got.msg_type(), "hello");
+        assert_eq!(got.header.msg_id, out.msg_id);
+        assert!(got.parent.is_none());
+        assert_eq!(got.tagged::<Demo>().unwrap(), Demo::Hello { name: "x".into() });
+        assert_eq!(got.take_buffers(), vec![Bytes::from_static(b"raw")]);
+        let bye = enc.tagged(vec![], Some(&got.header), &(), &Demo::Bye {}, vec![]);
+        let got = dec.decode(bye.frames).unwrap();
+        assert_eq!(got.tagged::<Demo>().unwrap(), Demo::Bye {});
+        assert_eq!(got.parent.unwrap().msg_id, out.msg_id);
+    }
+
+    #[test]
+    fn tampering_replay_size_and_shape_are_rejected() {
+        let (enc, mut dec) = pair();
+        let make = || enc.tagged(vec![], None, &(), &Demo::Bye {}, vec![Bytes::from_static(b"ab")]);
+        // altered content
+        let mut frames = make().frames;
+        frames[5] = zmq::Message::from(&b"{\"evil\":1}"[..]);
+        assert!(matches!(
+            dec.decode(frames),
+            Err(WireError::Auth(AuthError::BadSignature))
+        ));
+        // a buffer dropped
+        let mut frames = make().frames;
+        frames.pop();
+        assert!(matches!(dec.decode(frames), Err(WireError::Auth(_))));
+        // replayed
+        let frames = make().frames;
+        let copy: Vec<zmq::Message> = frames.iter().map(|f| zmq::Message::from(&f[..])).collect();
+        assert!(dec.decode(frames).is_ok());
+        assert!(matches!(
+            dec.decode(copy),
+            Err(WireError::Auth(AuthError::Replayed))
+        ));
+        // truncated
+        let mut frames = make().frames;
+        frames.truncate(4);
+        assert!(matches!(dec.decode(frames), Err(WireError::Malformed(4))));
+        // oversized
+        let mut small = Decoder::new(Signer::new("k"), 10);
+        assert!(matches!(
+            small.decode(make().frames),
+            Err(WireError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn auth_error_notice_is_recognised() {
+        let frames = auth_error_frames(vec![], "bad key");
+        assert_eq!(Decoder::auth_error_reason(&frames).as_deref(), Some("bad key"));
+    }
+}
