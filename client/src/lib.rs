@@ -1,1 +1,29 @@
-//! client
+//! The client library: connect to a cluster and run work on it, in IPython Parallel's
+//! vocabulary.
+//!
+//! ```no_run
+//! use client::{Client, Value};
+//! let rc = Client::connect("default")?;
+//! let dview = rc.direct_view(client::Targets::All)?;
+//! let hits = dview.apply_sync("calculate_pi", vec![Value::Int(1_000_000)])?;
+//! let lview = rc.load_balanced_view();
+//! let primes = lview.map_sync("check_prime", (0..100).map(Value::Int).collect())?;
+//! # Ok::<(), client::ClusterError>(())
+//! ```
+//!
+//! A [`Client`] owns one I/O thread (the only user of its sockets); views and results are
+//! handles onto it and may be used from any thread. The library never prints.
+
+mod client;
+mod error;
+mod io;
+mod result;
+mod store;
+mod view;
+
+pub use client::{Client, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};
+pub use error::{ClusterError, ErrorGroup};
+pub use protocol::messages::{EngineInfo, ErrorKind, FunctionInfo, QueueStatus, TaskError};
+pub use protocol::{EngineId, MsgId, Value};
+pub use result::AsyncResult;
+pub use view::{partition, DirectView, LoadBalancedView, Targets};

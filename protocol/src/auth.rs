@@ -143,7 +143,9 @@ mod tests {
         let b = Signer::new(&generate_key());
         let sig = a.sign(&[b"header", b"content"], &[10]);
         assert_eq!(sig.len(), 64);
-        assert!(a.verify(sig.as_bytes(), &[b"header", b"content"], &[10]).is_ok());
+        assert!(a
+            .verify(sig.as_bytes(), &[b"header", b"content"], &[10])
+            .is_ok());
         assert_eq!(
             b.verify(sig.as_bytes(), &[b"header", b"content"], &[10]),
             Err(AuthError::BadSignature)

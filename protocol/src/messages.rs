@@ -214,7 +214,9 @@ pub struct ReplyMeta {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum TaskReply {
     /// The task's value (wire JSON).
-    Ok { value: Json },
+    Ok {
+        value: Json,
+    },
     Error(TaskError),
 }
 
@@ -340,7 +342,26 @@ mod tests {
             traceback: vec![],
             engine_id: Some(EngineId(2)),
         });
-        let back: TaskReply = serde_json::from_str(&serde_json::to_string(&reply).unwrap()).unwrap();
+        let back: TaskReply =
+            serde_json::from_str(&serde_json::to_string(&reply).unwrap()).unwrap();
         assert_eq!(back, reply);
+    }
+
+    #[test]
+    fn queue_status_round_trips() {
+        let mut q = QueueStatus::default();
+        q.engines.insert(
+            EngineId(3),
+            EngineQueue {
+                queue: 1,
+                tasks: 2,
+                completed: 3,
+            },
+        );
+        let r = ControllerReply::QueueStatusReply(q);
+        let (t, c) = crate::wire::split_tagged(&r);
+        let doc = format!(r#"{{"msg_type":"{t}","content":{c}}}"#);
+        let back: ControllerReply = serde_json::from_str(&doc).unwrap();
+        assert_eq!(back, r);
     }
 }

@@ -343,7 +343,10 @@ mod tests {
     #[test]
     fn non_finite_floats_round_trip() {
         assert!(matches!(round_trip(&Value::Float(f64::NAN)), Value::Float(f) if f.is_nan()));
-        assert_eq!(round_trip(&Value::Float(f64::INFINITY)), Value::Float(f64::INFINITY));
+        assert_eq!(
+            round_trip(&Value::Float(f64::INFINITY)),
+            Value::Float(f64::INFINITY)
+        );
         assert_eq!(
             round_trip(&Value::Float(f64::NEG_INFINITY)),
             Value::Float(f64::NEG_INFINITY)

@@ -104,6 +104,37 @@ pub struct RawParts {
     pub buffers: Vec<zmq::Message>,
 }
 
+impl RawParts {
+    /// The signed frames behind `idents`, ready to send unchanged.
+    pub fn into_frames(self, idents: Vec<zmq::Message>) -> Vec<zmq::Message> {
+        let mut frames = idents;
+        frames.reserve(6 + self.buffers.len());
+        frames.push(zmq::Message::from(DELIMITER));
+        frames.extend([
+            self.signature,
+            self.header,
+            self.parent,
+            self.metadata,
+            self.content,
+        ]);
+        frames.extend(self.buffers);
+        frames
+    }
+
+    /// A copy of every frame (for a message that may have to be sent twice).
+    pub fn duplicate(&self) -> RawParts {
+        let copy = |m: &zmq::Message| zmq::Message::from(&m[..]);
+        RawParts {
+            signature: copy(&self.signature),
+            header: copy(&self.header),
+            parent: copy(&self.parent),
+            metadata: copy(&self.metadata),
+            content: copy(&self.content),
+            buffers: self.buffers.iter().map(copy).collect(),
+        }
+    }
+}
+
 impl Received {
     /// The message type from the header.
     pub fn msg_type(&self) -> &str {
@@ -120,13 +151,18 @@ impl Received {
         serde_json::from_slice(&self.raw.content).map_err(|e| self.body_error("content", e))
     }
 
-    /// Parses the message as one variant of a `msg_type`-tagged enum.
+    /// Parses the message as one variant of a `msg_type`-tagged enum. The content is parsed
+    /// once, straight from its frame (no intermediate JSON tree, which would lose serde's
+    /// string-to-integer map keys).
     pub fn tagged<T: DeserializeOwned>(&self) -> Result<T, WireError> {
-        let content: Json = self.content()?;
-        let mut obj = serde_json::Map::new();
-        obj.insert("msg_type".into(), Json::String(self.header.msg_type.clone()));
-        obj.insert("content".into(), content);
-        serde_json::from_value(Json::Object(obj)).map_err(|e| self.body_error("content", e))
+        let tag = serde_json::to_string(&self.header.msg_type).expect("strings serialize");
+        let mut doc = Vec::with_capacity(self.raw.content.len() + tag.len() + 32);
+        doc.extend_from_slice(b"{\"msg_type\":");
+        doc.extend_from_slice(tag.as_bytes());
+        doc.extend_from_slice(b",\"content\":");
+        doc.extend_from_slice(&self.raw.content);
+        doc.extend_from_slice(b"}");
+        serde_json::from_slice(&doc).map_err(|e| self.body_error("content", e))
     }
 
     /// Takes the buffer frames as shared bytes (no copy).
@@ -139,20 +175,7 @@ impl Received {
 
     /// The frames to send this message on unchanged, behind new routing identities.
     pub fn forward(self, idents: Vec<zmq::Message>) -> Vec<zmq::Message> {
-        let RawParts {
-            signature,
-            header,
-            parent,
-            metadata,
-            content,
-            buffers,
-        } = self.raw;
-        let mut frames = idents;
-        frames.reserve(6 + buffers.len());
-        frames.push(zmq::Message::from(DELIMITER));
-        frames.extend([signature, header, parent, metadata, content]);
-        frames.extend(buffers);
-        frames
+        self.raw.into_frames(idents)
     }
 
     fn body_error(&self, part: &'static str, e: serde_json::Error) -> WireError {
@@ -217,7 +240,11 @@ impl Decoder {
         )?;
         self.replay.check(&digest)?;
         let header: Header = serde_json::from_slice(&raw.header).map_err(WireError::Header)?;
-        let parent = if raw.parent.iter().all(|b| b.is_ascii_whitespace() || b"{}".contains(b)) {
+        let parent = if raw
+            .parent
+            .iter()
+            .all(|b| b.is_ascii_whitespace() || b"{}".contains(b))
+        {
             None
         } else {
             Some(serde_json::from_slice(&raw.parent).map_err(WireError::Header)?)
@@ -327,10 +354,9 @@ impl Encoder {
             None => b"{}".to_vec(),
         };
         let lens: Vec<usize> = buffers.iter().map(|b| b.len()).collect();
-        let signature = self.signer.sign(
-            &[&header_bytes, &parent_bytes, &metadata, &content],
-            &lens,
-        );
+        let signature = self
+            .signer
+            .sign(&[&header_bytes, &parent_bytes, &metadata, &content], &lens);
         let mut frames = idents;
         frames.reserve(6 + buffers.len());
         frames.push(zmq::Message::from(DELIMITER));
@@ -359,7 +385,9 @@ pub fn auth_error_frames(idents: Vec<zmq::Message>, reason: &str) -> Vec<zmq::Me
     let mut frames = idents;
     frames.push(zmq::Message::from(DELIMITER));
     frames.push(zmq::Message::from(&b""[..]));
-    frames.push(zmq::Message::from(serde_json::to_vec(&header).expect("header")));
+    frames.push(zmq::Message::from(
+        serde_json::to_vec(&header).expect("header"),
+    ));
     frames.push(zmq::Message::from(&b"{}"[..]));
     frames.push(zmq::Message::from(&b"{}"[..]));
     frames.push(zmq::Message::from(
@@ -383,6 +411,20 @@ pub fn split_tagged<T: Serialize>(body: &T) -> (String, Json) {
         }
         _ => panic!("message enums must serialize to an object"),
     }
+}
+
+/// Receives every frame of one message without copying them (`recv_multipart` copies).
+pub fn recv_frames(socket: &zmq::Socket, flags: i32) -> Result<Vec<zmq::Message>, zmq::Error> {
+    let mut frames = Vec::with_capacity(8);
+    let first = socket.recv_msg(flags)?;
+    let mut more = first.get_more();
+    frames.push(first);
+    while more {
+        let m = socket.recv_msg(0)?;
+        more = m.get_more();
+        frames.push(m);
+    }
+    Ok(frames)
 }
 
 #[cfg(test)]
@@ -420,7 +462,10 @@ mod tests {
         assert_eq!(got.msg_type(), "hello");
         assert_eq!(got.header.msg_id, out.msg_id);
         assert!(got.parent.is_none());
-        assert_eq!(got.tagged::<Demo>().unwrap(), Demo::Hello { name: "x".into() });
+        assert_eq!(
+            got.tagged::<Demo>().unwrap(),
+            Demo::Hello { name: "x".into() }
+        );
         assert_eq!(got.take_buffers(), vec![Bytes::from_static(b"raw")]);
         let bye = enc.tagged(vec![], Some(&got.header), &(), &Demo::Bye {}, vec![]);
         let got = dec.decode(bye.frames).unwrap();
@@ -431,7 +476,15 @@ mod tests {
     #[test]
     fn tampering_replay_size_and_shape_are_rejected() {
         let (enc, mut dec) = pair();
-        let make = || enc.tagged(vec![], None, &(), &Demo::Bye {}, vec![Bytes::from_static(b"ab")]);
+        let make = || {
+            enc.tagged(
+                vec![],
+                None,
+                &(),
+                &Demo::Bye {},
+                vec![Bytes::from_static(b"ab")],
+            )
+        };
         // altered content
         let mut frames = make().frames;
         frames[5] = zmq::Message::from(&b"{\"evil\":1}"[..]);
@@ -466,6 +519,9 @@ mod tests {
     #[test]
     fn auth_error_notice_is_recognised() {
         let frames = auth_error_frames(vec![], "bad key");
-        assert_eq!(Decoder::auth_error_reason(&frames).as_deref(), Some("bad key"));
+        assert_eq!(
+            Decoder::auth_error_reason(&frames).as_deref(),
+            Some("bad key")
+        );
     }
 }

@@ -1,0 +1,150 @@
+//! The client's I/O thread: the only owner of its sockets (a DEALER to the controller's
+//! client socket, a SUB to its heartbeat pings, and an inproc PULL through which user
+//! threads hand over signed messages). It files everything that arrives in the [`Store`] and
+//! declares the controller lost when its pings stop.
+
+use crate::store::{Finished, Store};
+use protocol::messages::{ControllerReply, ErrorKind, ReplyMeta, TaskError, TaskReply, TASK_REPLY};
+use protocol::wire::{recv_frames, Decoder};
+use protocol::{Received, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{debug, warn};
+
+pub(crate) struct IoSockets {
+    pub dealer: zmq::Socket,
+    pub ping: zmq::Socket,
+    pub inbox: zmq::Socket,
+}
+
+pub(crate) fn run(
+    sockets: IoSockets,
+    mut decoder: Decoder,
+    store: Arc<Store>,
+    stop: Arc<AtomicBool>,
+    deadline: Duration,
+    url: String,
+) {
+    let IoSockets {
+        dealer,
+        ping,
+        inbox,
+    } = sockets;
+    let mut last_ping = Instant::now();
+    let mut lost = false;
+    while !stop.load(Ordering::Relaxed) {
+        let mut items = [
+            dealer.as_poll_item(zmq::POLLIN),
+            inbox.as_poll_item(zmq::POLLIN),
+            ping.as_poll_item(zmq::POLLIN),
+        ];
+        match zmq::poll(&mut items, 100) {
+            Ok(_) | Err(zmq::Error::EINTR) => {}
+            Err(e) => {
+                warn!("client I/O thread stopping: {e}");
+                break;
+            }
+        }
+        let ready = [
+            items[0].is_readable(),
+            items[1].is_readable(),
+            items[2].is_readable(),
+        ];
+        if ready[1] {
+            while let Ok(frames) = recv_frames(&inbox, zmq::DONTWAIT) {
+                if let Err(e) = dealer.send_multipart(frames, 0) {
+                    warn!("cannot send to the controller: {e}");
+                }
+            }
+        }
+        if ready[0] {
+            while let Ok(frames) = recv_frames(&dealer, zmq::DONTWAIT) {
+                if let Some(reason) = Decoder::auth_error_reason(&frames) {
+                    store.set_refused(reason);
+                    continue;
+                }
+                match decoder.decode(frames) {
+                    Ok(msg) => {
+                        // Anything signed from the controller shows it is alive.
+                        last_ping = Instant::now();
+                        file(msg, &store);
+                    }
+                    Err(e) => warn!("rejected a message from the controller: {e}"),
+                }
+            }
+        }
+        if ready[2] {
+            while let Ok(frames) = recv_frames(&ping, zmq::DONTWAIT) {
+                match decoder.decode(frames) {
+                    Ok(_) => last_ping = Instant::now(),
+                    Err(e) => debug!("rejected a heartbeat: {e}"),
+                }
+            }
+        }
+        let silent = last_ping.elapsed();
+        if silent > deadline && !lost {
+            lost = true;
+            store.set_lost(Some(format!(
+                "no heartbeat from the controller at {url} for {:.1} s",
+                silent.as_secs_f64()
+            )));
+        } else if silent <= deadline && lost {
+            lost = false;
+            store.set_lost(None);
+        }
+    }
+    store.set_closed();
+}
+
+/// Puts a decoded message where its waiter will look.
+fn file(mut msg: Received, store: &Store) {
+    let Some(parent) = msg.parent.take() else {
+        debug!("message without a parent header from the controller; dropped");
+        return;
+    };
+    if msg.msg_type() == TASK_REPLY {
+        let meta: ReplyMeta = msg.metadata().unwrap_or_default();
+        let buffers = msg.take_buffers();
+        let outcome = match msg.content::<TaskReply>() {
+            Ok(TaskReply::Ok { value }) => {
+                Value::from_wire(value, &buffers).map_err(|e| TaskError {
+                    kind: ErrorKind::Remote,
+                    ename: "ValueError".into(),
+                    evalue: format!("cannot decode the result: {e}"),
+                    traceback: vec![],
+                    engine_id: meta.engine_id,
+                })
+            }
+            Ok(TaskReply::Error(e)) => Err(e),
+            Err(e) => Err(TaskError {
+                kind: ErrorKind::Remote,
+                ename: "ProtocolError".into(),
+                evalue: e.to_string(),
+                traceback: vec![],
+                engine_id: meta.engine_id,
+            }),
+        };
+        store.finish(
+            parent.msg_id,
+            Finished {
+                outcome,
+                engine_id: meta.engine_id,
+                duration_us: meta.duration_us,
+                at: Instant::now(),
+            },
+        );
+        return;
+    }
+    match msg.tagged::<ControllerReply>() {
+        Ok(reply) => store.reply(parent.msg_id, reply),
+        Err(e) => {
+            // Answer the waiter with the reason rather than let it time out.
+            let message = format!("cannot read the controller's answer: {e}");
+            store.reply(
+                parent.msg_id,
+                ControllerReply::ErrorReply(protocol::messages::ErrorReply { message }),
+            );
+        }
+    }
+}

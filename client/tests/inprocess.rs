@@ -1,0 +1,239 @@
+//! The client library against a real controller and real engines on 127.0.0.1, all in
+//! this process (threads), over real ZeroMQ sockets.
+
+use client::{Client, ClusterError, ErrorKind, Targets, Value};
+use controller::{Controller, ControllerConfig};
+use engine::{Engine, EngineOptions};
+use protocol::{ConnectionInfo, HeartbeatConfig};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+struct Cluster {
+    client_info: ConnectionInfo,
+    engine_info: ConnectionInfo,
+    stop: Arc<AtomicBool>,
+    controller: Option<JoinHandle<()>>,
+    engines: Vec<(Arc<AtomicBool>, JoinHandle<()>)>,
+}
+
+impl Cluster {
+    fn start(n: usize) -> Cluster {
+        let cfg = ControllerConfig {
+            heartbeat: HeartbeatConfig {
+                period_ms: 100,
+                misses: 10,
+            },
+            ..Default::default()
+        };
+        let c = Controller::bind(cfg).expect("bind");
+        let client_info = c.client_info().clone();
+        let engine_info = c.engine_info().clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let controller = std::thread::spawn(move || c.run(&s2).expect("controller run"));
+        let mut cl = Cluster {
+            client_info,
+            engine_info,
+            stop,
+            controller: Some(controller),
+            engines: vec![],
+        };
+        for _ in 0..n {
+            cl.add_engine();
+        }
+        cl
+    }
+
+    fn add_engine(&mut self) {
+        let e =
+            Engine::connect(&self.engine_info, EngineOptions::default()).expect("engine connect");
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let h = std::thread::spawn(move || {
+            e.run(&s2).expect("engine run");
+        });
+        self.engines.push((stop, h));
+    }
+
+    fn client(&self) -> Client {
+        Client::from_info(self.client_info.clone(), None, Duration::from_secs(5)).expect("client")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for (s, _) in &self.engines {
+            s.store(true, Ordering::Relaxed);
+        }
+        for (_, h) in self.engines.drain(..) {
+            let _ = h.join();
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.controller.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::yield_now();
+        std::thread::park_timeout(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn direct_and_balanced_calls_namespaces_and_errors() {
+    let cluster = Cluster::start(3);
+    let rc = cluster.client();
+    wait_for("3 engines", || rc.ids().unwrap().len() == 3);
+    let dview = rc.direct_view(Targets::All).unwrap();
+
+    // Direct apply: one result per engine, in order.
+    let pids = dview.apply_sync("getpid", vec![]).unwrap();
+    assert_eq!(pids.as_list().unwrap().len(), 3);
+
+    // Push, then a Reference, then pull.
+    let mut ns = BTreeMap::new();
+    ns.insert("shared_data".to_string(), Value::from(vec![50, 100]));
+    dview.push(ns).unwrap();
+    let lens = dview
+        .apply_sync("len", vec![Value::reference("shared_data")])
+        .unwrap();
+    assert_eq!(lens, Value::from(vec![2, 2, 2]));
+    assert_eq!(
+        dview.pull("shared_data").unwrap(),
+        Value::List(vec![Value::from(vec![50, 100]); 3])
+    );
+
+    // Scatter / gather keep order.
+    let items: Vec<Value> = (0..10).map(Value::Int).collect();
+    dview.scatter("x", items.clone()).unwrap();
+    assert_eq!(dview.gather("x").unwrap(), Value::List(items.clone()));
+    let per_engine = dview
+        .apply_sync("len", vec![Value::reference("x")])
+        .unwrap();
+    assert_eq!(per_engine, Value::from(vec![4, 3, 3]));
+
+    // Maps, direct and balanced, in order.
+    let expect: Vec<Value> = (0..10).map(|i| Value::Bool(i % 2 == 0)).collect();
+    assert_eq!(
+        dview.map_sync("is_even", items.clone()).unwrap(),
+        Value::List(expect.clone())
+    );
+    let lview = rc.load_balanced_view();
+    assert_eq!(
+        lview.map_sync("is_even", items).unwrap(),
+        Value::List(expect)
+    );
+
+    // Exact 18-digit integers.
+    let n = Value::Int(100109100129162907);
+    assert_eq!(
+        lview.apply_sync("check_prime", vec![n.clone()]).unwrap(),
+        Value::Bool(true)
+    );
+    assert_eq!(lview.apply_sync("echo", vec![n.clone()]).unwrap(), n);
+
+    // Errors: one line each, and the engines keep serving.
+    let err = lview.apply_sync("no_such_fn", vec![]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("NameError: unknown function 'no_such_fn'"),
+        "{err}"
+    );
+    let err = dview
+        .apply_sync("calculate_pi", vec![Value::Float(1e30)])
+        .unwrap_err();
+    match &err {
+        ClusterError::Composite(groups) => {
+            assert_eq!(groups.len(), 1);
+            assert_eq!(groups[0].engines.len(), 3);
+            assert_eq!(groups[0].error.ename, "TypeError");
+        }
+        other => panic!("expected a composite error, got {other}"),
+    }
+    assert!(rc.direct_view(vec![7]).is_err());
+    assert_eq!(
+        lview
+            .apply_sync("multiply", vec![Value::Int(6), Value::Int(7)])
+            .unwrap(),
+        Value::Int(42)
+    );
+}
+
+#[test]
+fn binary_values_round_trip_intact() {
+    let cluster = Cluster::start(1);
+    let rc = cluster.client();
+    wait_for("1 engine", || rc.ids().unwrap().len() == 1);
+    let view = rc.direct_view(0u32).unwrap();
+    let data: Vec<u8> = (0..20_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut ns = BTreeMap::new();
+    ns.insert("blob".to_string(), Value::bytes(data.clone()));
+    view.push(ns).unwrap();
+    assert_eq!(
+        view.apply_sync("len", vec![Value::reference("blob")])
+            .unwrap(),
+        Value::Int(20_000_000)
+    );
+    match view.pull("blob").unwrap() {
+        Value::Bytes(b) => assert!(b[..] == data[..], "bytes differ"),
+        other => panic!("expected bytes, got {}", other.type_name()),
+    }
+}
+
+#[test]
+fn abort_stops_a_running_task_and_drops_queued_ones() {
+    let cluster = Cluster::start(1);
+    let rc = cluster.client();
+    wait_for("1 engine", || rc.ids().unwrap().len() == 1);
+    let view = rc.direct_view(0u32).unwrap();
+    let long = view.apply_async("sleep", vec![Value::Int(60)]).unwrap();
+    let queued = view.apply_async("echo", vec![Value::Int(1)]).unwrap();
+    wait_for("the sleep to start", || {
+        rc.engines().unwrap()[0].state == "busy"
+    });
+    let started = Instant::now();
+    view.abort().unwrap();
+    let err = long.get_timeout(Duration::from_secs(20)).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(err.task_errors()[0].kind, ErrorKind::Aborted, "{err}");
+    let err = queued.get_timeout(Duration::from_secs(20)).unwrap_err();
+    assert_eq!(err.task_errors()[0].kind, ErrorKind::Aborted, "{err}");
+    // The engine serves the next request.
+    assert_eq!(
+        view.apply_sync("echo", vec![Value::Int(5)]).unwrap(),
+        Value::Int(5)
+    );
+}
+
+#[test]
+fn many_balanced_tasks_all_complete() {
+    let cluster = Cluster::start(2);
+    let rc = cluster.client();
+    wait_for("2 engines", || rc.ids().unwrap().len() == 2);
+    let lview = rc.load_balanced_view();
+    let ars: Vec<_> = (0..2000)
+        .map(|i| lview.apply_async("echo", vec![Value::Int(i)]).unwrap())
+        .collect();
+    for (i, ar) in ars.iter().enumerate() {
+        assert_eq!(
+            ar.get_timeout(Duration::from_secs(60)).unwrap(),
+            Value::Int(i as i64)
+        );
+    }
+    let q = rc.queue_status(None).unwrap();
+    assert_eq!(q.unassigned, 0);
+    let done: u64 = q.engines.values().map(|e| e.completed).sum();
+    assert_eq!(done, 2000);
+    assert!(
+        q.engines.values().all(|e| e.completed > 0),
+        "both engines took work: {q:?}"
+    );
+}

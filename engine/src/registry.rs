@@ -1,0 +1,439 @@
+//! The function registry: every function an engine can run, with a declared signature that
+//! is checked before the function is called, and one line of help.
+//!
+//! Built-ins register here (see `builtins`), and so can a user's own crate that runs as an
+//! engine. A function gets its arguments already checked against its parameters, and a
+//! [`CallCtx`] whose cancellation token it must consult in long loops.
+
+use protocol::messages::FunctionInfo;
+use protocol::Value;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// The type a parameter accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamType {
+    /// An exact integer (`Value::Int`); a float is refused.
+    Int,
+    /// An integer or a float.
+    Number,
+    Bool,
+    Str,
+    List,
+    /// Anything.
+    Any,
+}
+
+impl ParamType {
+    fn name(self) -> &'static str {
+        match self {
+            ParamType::Int => "int",
+            ParamType::Number => "number",
+            ParamType::Bool => "bool",
+            ParamType::Str => "string",
+            ParamType::List => "list",
+            ParamType::Any => "any",
+        }
+    }
+
+    fn accepts(self, v: &Value) -> bool {
+        matches!(
+            (self, v),
+            (ParamType::Any, _)
+                | (ParamType::Int, Value::Int(_))
+                | (ParamType::Number, Value::Int(_) | Value::Float(_))
+                | (ParamType::Bool, Value::Bool(_))
+                | (ParamType::Str, Value::Str(_))
+                | (ParamType::List, Value::List(_))
+        )
+    }
+}
+
+/// One declared parameter.
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub name: &'static str,
+    pub ty: ParamType,
+    /// Optional parameters come last and may be left out.
+    pub optional: bool,
+}
+
+impl Param {
+    pub const fn new(name: &'static str, ty: ParamType) -> Param {
+        Param {
+            name,
+            ty,
+            optional: false,
+        }
+    }
+
+    pub const fn optional(name: &'static str, ty: ParamType) -> Param {
+        Param {
+            name,
+            ty,
+            optional: true,
+        }
+    }
+}
+
+/// How a function failed. Each variant maps to a Python-style error name a user recognises.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FnError {
+    #[error("{0}")]
+    Type(String),
+    #[error("{0}")]
+    Value(String),
+    #[error("{0}")]
+    Overflow(String),
+    #[error("task was aborted")]
+    Cancelled,
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl FnError {
+    /// Python's name for this kind of error.
+    pub fn ename(&self) -> &'static str {
+        match self {
+            FnError::Type(_) => "TypeError",
+            FnError::Value(_) => "ValueError",
+            FnError::Overflow(_) => "OverflowError",
+            FnError::Cancelled => "TaskAborted",
+            FnError::Runtime(_) => "RuntimeError",
+        }
+    }
+}
+
+/// The cancellation flag of the running task: `abort` sets it, long functions poll it.
+#[derive(Debug, Default)]
+pub struct CancelToken {
+    flag: AtomicBool,
+    lock: Mutex<()>,
+    wake: Condvar,
+}
+
+impl CancelToken {
+    pub fn new() -> CancelToken {
+        CancelToken::default()
+    }
+
+    /// Asks the running function to stop.
+    pub fn cancel(&self) {
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.flag.store(true, Ordering::SeqCst);
+        self.wake.notify_all();
+    }
+
+    /// Clears the flag before the next task.
+    pub fn reset(&self) {
+        self.flag.store(false, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.flag.load(Ordering::Relaxed)
+    }
+
+    /// `Err(Cancelled)` once the task has been aborted; call it every few thousand iterations.
+    pub fn check(&self) -> Result<(), FnError> {
+        if self.is_cancelled() {
+            Err(FnError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sleeps for `d`, waking at once if the task is aborted.
+    pub fn sleep(&self, d: Duration) -> Result<(), FnError> {
+        let deadline = Instant::now() + d;
+        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            self.check()?;
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(());
+            }
+            guard = self
+                .wake
+                .wait_timeout(guard, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+/// What a function sees of the engine while it runs.
+pub struct CallCtx<'a> {
+    pub cancel: &'a CancelToken,
+}
+
+/// The body of a function: arguments have been checked against the declared parameters.
+pub type FnBody = dyn Fn(&CallCtx<'_>, &[Value]) -> Result<Value, FnError> + Send + Sync;
+
+/// A function engines can run.
+#[derive(Clone)]
+pub struct Function {
+    pub name: String,
+    pub params: Vec<Param>,
+    /// Type of the result, for the signature line (`int`, `bool`, `list[int]`, ...).
+    pub returns: &'static str,
+    /// One line of help.
+    pub help: &'static str,
+    pub body: Arc<FnBody>,
+}
+
+impl Function {
+    pub fn new(
+        name: &str,
+        params: Vec<Param>,
+        returns: &'static str,
+        help: &'static str,
+        body: impl Fn(&CallCtx<'_>, &[Value]) -> Result<Value, FnError> + Send + Sync + 'static,
+    ) -> Function {
+        Function {
+            name: name.to_string(),
+            params,
+            returns,
+            help,
+            body: Arc::new(body),
+        }
+    }
+
+    /// `name(p: type, q: type = optional) -> returns`
+    pub fn signature(&self) -> String {
+        let params: Vec<String> = self
+            .params
+            .iter()
+            .map(|p| {
+                if p.optional {
+                    format!("{}: {} = optional", p.name, p.ty.name())
+                } else {
+                    format!("{}: {}", p.name, p.ty.name())
+                }
+            })
+            .collect();
+        format!("{}({}) -> {}", self.name, params.join(", "), self.returns)
+    }
+
+    /// Checks arguments against the parameters; the error says which argument and why.
+    pub fn check_args(&self, args: &[Value]) -> Result<(), FnError> {
+        let required = self.params.iter().filter(|p| !p.optional).count();
+        let max = self.params.len();
+        if args.len() < required || args.len() > max {
+            let expected = if required == max {
+                format!("{max}")
+            } else {
+                format!("{required} to {max}")
+            };
+            let plural = if max == 1 { "" } else { "s" };
+            return Err(FnError::Type(format!(
+                "{} takes {expected} argument{plural} ({} given); signature: {}",
+                self.name,
+                args.len(),
+                self.signature()
+            )));
+        }
+        for (p, a) in self.params.iter().zip(args) {
+            if !p.ty.accepts(a) {
+                return Err(FnError::Type(format!(
+                    "{}: argument '{}' must be {} {}, got {} {}",
+                    self.name,
+                    p.name,
+                    article(p.ty.name()),
+                    p.ty.name(),
+                    a.type_name(),
+                    short(a)
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+/// A value cut to a length that fits in a one-line error.
+fn short(v: &Value) -> String {
+    let text = v.to_string();
+    if text.chars().count() > 40 {
+        let cut: String = text.chars().take(37).collect();
+        format!("{cut}...")
+    } else {
+        text
+    }
+}
+
+/// Every function an engine offers, by name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    functions: BTreeMap<String, Function>,
+}
+
+impl Registry {
+    /// An empty registry (see `builtins::registry()` for the standard one).
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// Adds or replaces a function.
+    pub fn register(&mut self, f: Function) {
+        self.functions.insert(f.name.clone(), f);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Function> {
+        self.functions.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.functions.keys().map(String::as_str)
+    }
+
+    /// Name, signature and help of every function, sorted by name.
+    pub fn infos(&self) -> Vec<FunctionInfo> {
+        self.functions
+            .values()
+            .map(|f| FunctionInfo {
+                name: f.name.clone(),
+                signature: f.signature(),
+                help: f.help.to_string(),
+            })
+            .collect()
+    }
+
+    /// Looks up `name`, checks `args`, and runs it. Errors are those a user reads.
+    pub fn call(&self, name: &str, args: &[Value], ctx: &CallCtx<'_>) -> Result<Value, CallError> {
+        let f = self.get(name).ok_or_else(|| CallError::Unknown {
+            name: name.to_string(),
+            suggestion: self.closest(name),
+        })?;
+        f.check_args(args).map_err(CallError::Failed)?;
+        (f.body)(ctx, args).map_err(CallError::Failed)
+    }
+
+    /// The registered name closest to a misspelt one, if any is close.
+    fn closest(&self, name: &str) -> Option<String> {
+        self.functions
+            .keys()
+            .map(|k| (edit_distance(k, name), k))
+            .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+            .min()
+            .map(|(_, k)| k.clone())
+    }
+}
+
+/// Why a call failed before or while running.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum CallError {
+    #[error("unknown function '{name}'{}; `cluster functions` lists them", suggestion.as_ref().map(|s| format!(" (did you mean '{s}'?)")).unwrap_or_default())]
+    Unknown {
+        name: String,
+        suggestion: Option<String>,
+    },
+    #[error(transparent)]
+    Failed(FnError),
+}
+
+impl CallError {
+    pub fn ename(&self) -> &'static str {
+        match self {
+            CallError::Unknown { .. } => "NameError",
+            CallError::Failed(e) => e.ename(),
+        }
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Registry {
+        let mut r = Registry::new();
+        r.register(Function::new(
+            "add",
+            vec![
+                Param::new("x", ParamType::Int),
+                Param::optional("y", ParamType::Number),
+            ],
+            "number",
+            "adds",
+            |_, args| {
+                Ok(match args.get(1) {
+                    Some(Value::Float(f)) => Value::Float(args[0].as_f64().unwrap() + f),
+                    Some(v) => Value::Int(args[0].as_i64().unwrap() + v.as_i64().unwrap()),
+                    None => args[0].clone(),
+                })
+            },
+        ));
+        r
+    }
+
+    #[test]
+    fn arguments_are_checked_before_the_call() {
+        let r = sample();
+        let tok = CancelToken::new();
+        let ctx = CallCtx { cancel: &tok };
+        assert_eq!(
+            r.call("add", &[Value::Int(2), Value::Int(3)], &ctx),
+            Ok(Value::Int(5))
+        );
+        assert_eq!(r.call("add", &[Value::Int(2)], &ctx), Ok(Value::Int(2)));
+        let err = r.call("add", &[], &ctx).unwrap_err();
+        assert_eq!(err.ename(), "TypeError");
+        assert!(
+            err.to_string().contains("takes 1 to 2 arguments (0 given)"),
+            "{err}"
+        );
+        let err = r.call("add", &[Value::Float(1e30)], &ctx).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("argument 'x' must be an int, got float 1e+30"),
+            "{err}"
+        );
+        let err = r.call("ad", &[], &ctx).unwrap_err();
+        assert_eq!(err.ename(), "NameError");
+        assert!(err.to_string().contains("did you mean 'add'"), "{err}");
+    }
+
+    #[test]
+    fn signatures_read_like_documentation() {
+        let r = sample();
+        assert_eq!(
+            r.get("add").unwrap().signature(),
+            "add(x: int, y: number = optional) -> number"
+        );
+    }
+
+    #[test]
+    fn cancel_wakes_a_sleeping_function() {
+        let tok = Arc::new(CancelToken::new());
+        let t2 = tok.clone();
+        let start = Instant::now();
+        let h = std::thread::spawn(move || t2.sleep(Duration::from_secs(30)));
+        tok.cancel();
+        assert_eq!(h.join().unwrap(), Err(FnError::Cancelled));
+        assert!(start.elapsed() < Duration::from_secs(10));
+        tok.reset();
+        assert!(tok.sleep(Duration::from_millis(1)).is_ok());
+    }
+}
