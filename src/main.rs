@@ -1,1 +1,45 @@
-fn main() {}
+//! `cluster`: the command-line front end. Argument parsing and dispatch only; the work is
+//! done by the `controller`, `engine` and `client` crates.
+
+mod cli;
+mod cmd;
+mod util;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if !matches!(
+        cli.command,
+        Command::Controller(_) | Command::Engine(_) | Command::Engines(_) | Command::Start(_)
+    ) {
+        // Like any Unix filter, end quietly when the reader of our output goes away
+        // (`cluster functions | head`) instead of failing on a broken pipe.
+        // SAFETY: resetting a signal disposition before any thread is started.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
+    util::init_logging(&cli);
+    let result = match cli.command {
+        Command::Start(ref a) => cmd::cluster::start(&cli.profile, a),
+        Command::Stop => cmd::cluster::stop(&cli.profile),
+        Command::List(ref a) => cmd::cluster::list(a.json),
+        Command::Controller(ref a) => cmd::parts::controller(&cli.profile, a),
+        Command::Engine(ref a) => cmd::parts::engine(&cli.profile, a),
+        Command::Engines(ref a) => cmd::parts::engines(&cli.profile, a),
+        Command::Ids(ref a) => cmd::oneshot::ids(&cli.profile, a),
+        Command::Apply(ref a) => cmd::oneshot::apply(&cli.profile, a),
+        Command::Map(ref a) => cmd::oneshot::map(&cli.profile, a),
+        Command::Functions(ref a) => cmd::oneshot::functions(&cli.profile, a),
+        Command::QueueStatus(ref a) => cmd::oneshot::queue_status(&cli.profile, a),
+        Command::Profile(ref p) => cmd::profile::run(p),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(util::exit_code(&e))
+        }
+    }
+}

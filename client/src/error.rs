@@ -144,7 +144,7 @@ mod tests {
         let e = ClusterError::composite(vec![err(0, "bad"), err(1, "bad"), err(3, "other")]);
         assert_eq!(
             e.to_string(),
-            "[engines 0, 1] ValueError: bad (2 tasks)\n[engine 3] ValueError: other"
+            "[engines 0, 1] ValueError: bad\n[engine 3] ValueError: other"
         );
         assert_eq!(
             ClusterError::Task(err(2, "x")).to_string(),

@@ -32,6 +32,9 @@ const TASK_OVERHEAD_US: f64 = 20.0;
 /// How long a shutting-down controller waits for engines to leave.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
+/// Why an engine that unregistered is gone.
+const LEFT: &str = "it shut down";
+
 /// What the state asks the socket loop to send.
 pub trait Comm {
     /// Forward a task's signed frames, unchanged, to an engine.
@@ -400,7 +403,7 @@ impl State {
         match msg {
             EngineMessage::RegisterRequest(req) => self.register(ident, header, req, now, comm),
             EngineMessage::Unregister(_) => match self.by_ident.get(&ident).copied() {
-                Some(id) => self.engine_lost(id, "it shut down", comm),
+                Some(id) => self.engine_lost(id, LEFT, comm),
                 None => debug!("unregister from an engine that is not registered"),
             },
         }
@@ -546,7 +549,11 @@ impl State {
             return;
         };
         self.by_ident.remove(&engine.ident);
-        warn!(engine = %id, host = %engine.hostname, pid = engine.pid, "engine removed: {why}");
+        if engine.outstanding.is_empty() && why == LEFT {
+            info!(engine = %id, host = %engine.hostname, pid = engine.pid, "engine left");
+        } else {
+            warn!(engine = %id, host = %engine.hostname, pid = engine.pid, "engine removed: {why}");
+        }
         let mut requeue = Vec::new();
         for (_, msg_id) in engine.outstanding {
             let Some(task) = self.tasks.get_mut(&msg_id) else {

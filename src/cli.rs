@@ -1,0 +1,194 @@
+//! Command-line definitions (clap derive). Parsing only; `main` dispatches.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// IPython Parallel, rebuilt in Rust: a controller, engines and clients over ZeroMQ.
+#[derive(Parser, Debug)]
+#[command(name = "cluster", version, about, long_about = None)]
+#[command(
+    after_help = "Start with `cluster start -n 4`, then `cluster apply calculate_pi 1000000`.\n\
+Profiles live in $CLUSTER_DIR (default ~/.cluster).\n\
+Exit codes: 0 ok, 1 a task or command failed, 2 bad usage, 3 no cluster / cannot connect."
+)]
+pub struct Cli {
+    /// Profile to use: its connection files, logs and pid files.
+    #[arg(
+        long,
+        global = true,
+        default_value = "default",
+        env = "CLUSTER_PROFILE"
+    )]
+    pub profile: String,
+
+    /// Log level for this process (error, warn, info, debug, trace); RUST_LOG overrides.
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start a controller and N engines on this machine.
+    Start(StartArgs),
+    /// Stop the cluster of a profile (engines and controller).
+    Stop,
+    /// Show running clusters: profile, controller pid, engine count.
+    List(JsonFlag),
+    /// Run the controller alone, in the foreground.
+    Controller(ControllerArgs),
+    /// Run one engine, in the foreground.
+    Engine(EngineArgs),
+    /// Run N engines (one process each), in the foreground.
+    Engines(EnginesArgs),
+    /// Ids of the registered engines, as JSON.
+    Ids(ConnArgs),
+    /// Call a function on engines; prints the result(s) as JSON.
+    Apply(ApplyArgs),
+    /// Call a function on every element of a JSON array; prints the results as JSON.
+    Map(MapArgs),
+    /// Every function the engines offer, with signature and help, as JSON.
+    Functions(ConnArgs),
+    /// Queued, running and completed task counts per engine, as JSON.
+    QueueStatus(QueueStatusArgs),
+    /// Create, list and locate profiles.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct JsonFlag {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of the controller, shared by `start` and `controller`.
+#[derive(Args, Debug, Clone)]
+pub struct ControllerArgs {
+    /// Interface to listen on: an address, or '*' for all (default 127.0.0.1: this host only).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub ip: String,
+    /// Address written into the connection files, for engines and clients on other hosts.
+    #[arg(long)]
+    pub location: Option<String>,
+    /// Load-balancing scheme: leastload, lru, plainrandom, weighted, twobin.
+    #[arg(long, default_value = "leastload")]
+    pub scheme: String,
+    /// Milliseconds between heartbeats.
+    #[arg(long, default_value_t = 1000)]
+    pub hb_period: u64,
+    /// Missed heartbeat periods before an engine is declared dead.
+    #[arg(long, default_value_t = 5)]
+    pub hb_misses: u32,
+    /// Most tasks an engine may hold at once (default: adapted to task durations).
+    #[arg(long)]
+    pub hwm: Option<usize>,
+    /// Largest message accepted, in bytes.
+    #[arg(long, default_value_t = protocol::wire::DEFAULT_MAX_MESSAGE_BYTES)]
+    pub max_message_bytes: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Number of engines (default: the number of cores).
+    #[arg(short = 'n', long)]
+    pub n: Option<usize>,
+    /// Return once the engines have registered, leaving the cluster running.
+    #[arg(long)]
+    pub daemon: bool,
+    #[command(flatten)]
+    pub controller: ControllerArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct EngineArgs {
+    /// Engine connection file (default: the profile's security/controller-engine.json).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Seconds to wait for the controller to accept the registration.
+    #[arg(long, default_value_t = 10.0)]
+    pub timeout: f64,
+}
+
+#[derive(Args, Debug)]
+pub struct EnginesArgs {
+    /// Number of engines (default: the number of cores).
+    #[arg(short = 'n', long)]
+    pub n: Option<usize>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ConnArgs {
+    /// Client connection file (default: the profile's security/controller-client.json).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    /// Engines for a direct call: 'all' or ids such as 0,2.
+    #[arg(long, default_value = "all", conflicts_with = "lb")]
+    pub targets: String,
+    /// Load-balanced: one task, placed by the scheduler; prints its single value.
+    #[arg(long)]
+    pub lb: bool,
+    /// Times a load-balanced task is resubmitted if its engine dies.
+    #[arg(long, default_value_t = 0, requires = "lb")]
+    pub retries: u32,
+    /// Give up after this many seconds (the tasks keep running).
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Function name (see `cluster functions`).
+    pub func: String,
+    /// Arguments, each a JSON value: 1000000, 2.5, '"text"', '[1,2]'.
+    #[arg(allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct MapArgs {
+    /// Engines for a direct map: 'all' or ids such as 0,2.
+    #[arg(long, default_value = "all", conflicts_with = "lb")]
+    pub targets: String,
+    /// Load-balanced: one task per element, placed by the scheduler.
+    #[arg(long)]
+    pub lb: bool,
+    /// Times a load-balanced task is resubmitted if its engine dies.
+    #[arg(long, default_value_t = 0, requires = "lb")]
+    pub retries: u32,
+    /// Give up after this many seconds (the tasks keep running).
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Function name (see `cluster functions`).
+    pub func: String,
+    /// A JSON array; the function is called on each element.
+    pub items: String,
+}
+
+#[derive(Args, Debug)]
+pub struct QueueStatusArgs {
+    /// Engines to report on: 'all' or ids such as 0,2.
+    #[arg(long, default_value = "all")]
+    pub targets: String,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProfileCommand {
+    /// Create a profile (its directory, security/, log/ and pid/).
+    Create { name: String },
+    /// List profiles.
+    List(JsonFlag),
+    /// Print a profile's directory.
+    Locate { name: String },
+}

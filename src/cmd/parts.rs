@@ -1,0 +1,208 @@
+//! `cluster controller`, `cluster engine`, `cluster engines`: the parts of a cluster, run
+//! alone in the foreground (and the way `cluster start` runs them as child processes).
+
+use crate::cli::{ControllerArgs, EngineArgs, EnginesArgs};
+use crate::util::{cores, stop_flag, UsageError, EXIT_FAILED, EXIT_NO_CLUSTER};
+use anyhow::Context;
+use controller::{Controller, ControllerConfig, Scheme};
+use engine::{Engine, EngineExit, EngineOptions};
+use profiles::Profile;
+use protocol::connection::FileKind;
+use protocol::HeartbeatConfig;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// The first line `cluster controller` prints once its connection files are written;
+/// `cluster start` waits for it.
+pub const READY_LINE: &str = "controller ready";
+
+pub fn controller_config(a: &ControllerArgs) -> anyhow::Result<ControllerConfig> {
+    let scheme: Scheme = a.scheme.parse().map_err(UsageError)?;
+    if a.hb_period == 0 || a.hb_misses == 0 {
+        return Err(UsageError("--hb-period and --hb-misses must be at least 1".into()).into());
+    }
+    Ok(ControllerConfig {
+        ip: a.ip.clone(),
+        location: a.location.clone(),
+        scheme,
+        heartbeat: HeartbeatConfig {
+            period_ms: a.hb_period,
+            misses: a.hb_misses,
+        },
+        hwm: a.hwm,
+        max_message_bytes: a.max_message_bytes,
+        key: None,
+        ports: [0; 4],
+    })
+}
+
+/// Fails if a live controller already serves this profile.
+pub fn ensure_not_running(p: &Profile) -> anyhow::Result<()> {
+    if let Some(pid) = profiles::read_pid_file(&p.controller_pid_file()) {
+        if profiles::pid_alive(pid) && pid != std::process::id() {
+            return Err(UsageError(format!(
+                "a cluster is already running for profile '{}' (controller pid {pid}); stop it with `cluster stop --profile {}`",
+                p.name(),
+                p.name()
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+pub fn controller(profile: &str, a: &ControllerArgs) -> anyhow::Result<ExitCode> {
+    let cfg = controller_config(a)?;
+    let p = Profile::ensure(profile)?;
+    ensure_not_running(&p)?;
+    if a.ip == "*" || a.ip == "0.0.0.0" {
+        tracing::warn!(
+            "listening on all interfaces: any host that can reach these ports and holds the key can run code here; traffic is signed, not encrypted"
+        );
+    }
+    let stop = stop_flag()?;
+    let c = Controller::bind(cfg)?;
+    p.write_connection(c.client_info())?;
+    p.write_connection(c.engine_info())?;
+    profiles::write_pid_file(&p.controller_pid_file(), std::process::id())?;
+    tracing::info!(
+        client_file = %p.client_file().display(),
+        engine_file = %p.engine_file().display(),
+        "connection files written"
+    );
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "{READY_LINE} (pid {}): engines connect with {}",
+            std::process::id(),
+            p.engine_file().display()
+        );
+        let _ = out.flush();
+    }
+    let result = c.run(&stop);
+    // Clean exit: the files describe a controller that no longer exists.
+    let _ = profiles::remove_pid_file(&p.controller_pid_file());
+    for kind in [FileKind::Client, FileKind::Engine] {
+        let path = p.connection_file(kind);
+        if let Ok(info) = profiles::read_connection_file(&path, kind) {
+            if info.controller_pid == std::process::id() {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn engine(profile: &str, a: &EngineArgs) -> anyhow::Result<ExitCode> {
+    let path = match &a.file {
+        Some(p) => p.clone(),
+        None => Profile::at(profile)?.engine_file(),
+    };
+    if !path.exists() {
+        return Err(client::ClusterError::NoCluster(format!(
+            "no engine connection file at {}; start a controller with `cluster controller --profile {profile}` or pass --file",
+            path.display()
+        ))
+        .into());
+    }
+    let info = profiles::read_connection_file(&path, FileKind::Engine)?;
+    let stop = stop_flag()?;
+    let opts = EngineOptions {
+        register_timeout: Duration::from_secs_f64(a.timeout.max(0.1)),
+        ..EngineOptions::default()
+    };
+    let e =
+        Engine::connect(&info, opts).map_err(|e| client::ClusterError::NoCluster(e.to_string()))?;
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "registered as engine {}", e.id());
+        let _ = out.flush();
+    }
+    let id = e.id();
+    let exit = e.run(&stop).context("engine failed")?;
+    match exit {
+        EngineExit::Shutdown | EngineExit::Stopped => Ok(ExitCode::SUCCESS),
+        other => {
+            eprintln!("engine {id} stopping: {other}");
+            Ok(ExitCode::from(EXIT_NO_CLUSTER))
+        }
+    }
+}
+
+pub fn engines(profile: &str, a: &EnginesArgs) -> anyhow::Result<ExitCode> {
+    let n = a.n.unwrap_or_else(cores);
+    if n == 0 {
+        return Err(UsageError("-n must be at least 1".into()).into());
+    }
+    let path = match &a.engine.file {
+        Some(p) => p.clone(),
+        None => Profile::at(profile)?.engine_file(),
+    };
+    // Check the file once here so that a bad file is one error, not N.
+    profiles::read_connection_file(&path, FileKind::Engine).map_err(|e| match e {
+        profiles::ProfileError::MissingFile { .. } => {
+            anyhow::Error::from(client::ClusterError::NoCluster(format!(
+                "no engine connection file at {}; start a controller first or pass --file",
+                path.display()
+            )))
+        }
+        other => other.into(),
+    })?;
+    let stop = stop_flag()?;
+    let exe = std::env::current_exe().context("cannot find the cluster executable")?;
+    let mut children = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut child = Command::new(&exe)
+            .args(["--profile", profile, "engine", "--file"])
+            .arg(&path)
+            .args(["--timeout", &a.engine.timeout.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("cannot start an engine process")?;
+        let out = child.stdout.take().expect("piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                println!("{line}");
+            }
+        });
+        children.push(child);
+    }
+    // Wait for all; on Ctrl-C or SIGTERM, pass it on.
+    let mut signalled = false;
+    let mut failed = 0;
+    let mut running: Vec<_> = children;
+    while !running.is_empty() {
+        if stop.load(Ordering::Relaxed) && !signalled {
+            signalled = true;
+            for c in &running {
+                // SAFETY: kill(2) with a child's pid and a valid signal number.
+                unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            }
+        }
+        let mut still = Vec::with_capacity(running.len());
+        for mut c in running {
+            match c.try_wait()? {
+                Some(status) => {
+                    if !status.success() {
+                        failed += 1;
+                    }
+                }
+                None => still.push(c),
+            }
+        }
+        running = still;
+        if !running.is_empty() {
+            std::thread::park_timeout(Duration::from_millis(50));
+        }
+    }
+    if failed > 0 && !signalled {
+        eprintln!("{failed} of {n} engines exited with an error");
+        return Ok(ExitCode::from(EXIT_FAILED));
+    }
+    Ok(ExitCode::SUCCESS)
+}
