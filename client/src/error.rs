@@ -105,7 +105,11 @@ fn describe_groups(groups: &[ErrorGroup]) -> String {
         .iter()
         .map(|g| {
             let n = g.engines.len();
-            let times = if n > 1 {
+            let mut distinct = g.engines.clone();
+            distinct.sort();
+            distinct.dedup();
+            // Say how many tasks only when the engine list does not already tell.
+            let times = if n > distinct.len() {
                 format!(" ({n} tasks)")
             } else {
                 String::new()
@@ -115,7 +119,7 @@ fn describe_groups(groups: &[ErrorGroup]) -> String {
             } else {
                 format!(
                     "[{}] {}: {}{times}",
-                    Engines(&g.engines),
+                    Engines(&distinct),
                     g.error.ename,
                     g.error.evalue
                 )
