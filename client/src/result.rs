@@ -144,12 +144,7 @@ impl AsyncResult {
     }
 
     pub(crate) fn wait_deadline(&self, deadline: Option<Instant>) -> bool {
-        let n = self.len();
-        self.client
-            .inner
-            .store
-            .wait_until(deadline, |s| (self.count_done(s) == n).then_some(()))
-            .is_some()
+        wait_all(&self.client, &self.msg_ids, deadline)
     }
 
     /// Waits for every task and returns the combined value, or the error(s).
@@ -241,6 +236,23 @@ impl AsyncResult {
             (_, v) => v,
         }
     }
+}
+
+/// Waits until none of `ids` is pending. A cursor moves over the ids as they finish, so a
+/// wait costs O(1) per arriving outcome (outcomes arrive roughly in submission order), not
+/// a rescan of every id on every wake-up.
+pub(crate) fn wait_all(client: &Client, ids: &[MsgId], deadline: Option<Instant>) -> bool {
+    let mut next = 0;
+    client
+        .inner
+        .store
+        .wait_until(deadline, |s| {
+            while next < ids.len() && !s.pending.contains(&ids[next]) {
+                next += 1;
+            }
+            (next == ids.len()).then_some(())
+        })
+        .is_some()
 }
 
 impl Drop for AsyncResult {

@@ -90,23 +90,37 @@ fn encode(values: &[Value]) -> (Vec<serde_json::Value>, Vec<Bytes>) {
 
 /// Tasks a view has submitted and not seen finish, for `wait` and `abort`.
 #[derive(Default, Clone)]
-struct Outstanding(Arc<Mutex<Vec<MsgId>>>);
+struct Outstanding(Arc<Mutex<OutstandingList>>);
+
+#[derive(Default)]
+struct OutstandingList {
+    ids: Vec<MsgId>,
+    /// Length at which finished ids are next pruned: twice the length after the last
+    /// prune, so pruning costs O(1) per submission however many tasks are in flight.
+    prune_at: usize,
+}
+
+impl OutstandingList {
+    fn prune(&mut self, client: &Client) {
+        let s = client.inner.store.lock();
+        self.ids.retain(|id| s.pending.contains(id));
+        self.prune_at = (2 * self.ids.len()).max(1024);
+    }
+}
 
 impl Outstanding {
     fn add(&self, client: &Client, ids: &[MsgId]) {
         let mut list = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if list.len() > 1024 {
-            let s = client.inner.store.lock();
-            list.retain(|id| s.pending.contains(id));
+        if list.ids.len() >= list.prune_at {
+            list.prune(client);
         }
-        list.extend_from_slice(ids);
+        list.ids.extend_from_slice(ids);
     }
 
     fn pending(&self, client: &Client) -> Vec<MsgId> {
         let mut list = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let s = client.inner.store.lock();
-        list.retain(|id| s.pending.contains(id));
-        list.clone()
+        list.prune(client);
+        list.ids.clone()
     }
 
     fn wait(&self, client: &Client, timeout: Option<Duration>) -> bool {

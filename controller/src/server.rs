@@ -435,14 +435,22 @@ impl Comm for Out<'_> {
     }
 
     fn to_engine(&mut self, engine: &[u8], parent: Option<&Header>, msg: ControllerToEngine) {
+        // Answers to an engine's own requests go back on the engine socket; everything
+        // else (abort, shutdown, not-registered) on its control channel, which its control
+        // thread reads even while a task runs.
+        let (socket, ident) = if parent.is_some() {
+            (&self.s.engine, engine.to_vec())
+        } else {
+            (&self.s.hb_pong, protocol::wire::control_ident(engine))
+        };
         let out = self.enc.tagged(
-            vec![zmq::Message::from(engine)],
+            vec![zmq::Message::from(ident)],
             parent,
             &serde_json::json!({}),
             &msg,
             vec![],
         );
-        send(&self.s.engine, out.frames, "engine message");
+        send(socket, out.frames, "engine message");
     }
 
     fn forward_reply(&mut self, client: &[u8], reply: RawParts) {

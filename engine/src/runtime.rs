@@ -1,11 +1,12 @@
 //! The engine process: connects to a controller, registers, then serves tasks until told
 //! to stop.
 //!
-//! Two threads. The I/O thread owns every socket (task DEALER, heartbeat SUB and DEALER,
-//! and an inproc PULL that brings finished results back) and never runs user work, so it
-//! answers heartbeats and `abort` while a long task runs. The executor thread takes tasks
-//! from a shared queue in submission order, runs them against the namespace (which only it
-//! touches), and pushes the signed reply to the I/O thread.
+//! Two threads, each the only owner of its sockets. The executor (the caller's thread)
+//! owns the task DEALER: it receives a task, runs it, and sends the reply itself, so a task
+//! costs no thread hand-offs inside the engine. The control thread owns the heartbeat SUB
+//! and the control DEALER: it answers pings and receives abort and shutdown, so both work
+//! while a long task runs. They share only a cancellation token, the id of the running
+//! task, a bounded set of aborted ids and the exit reason.
 
 use crate::executor::{execute, Failure, Namespace};
 use crate::registry::{CancelToken, Registry};
@@ -18,7 +19,7 @@ use protocol::wire::{recv_frames, Decoder, Encoder};
 use protocol::{ConnectionInfo, EngineId, Header, HeartbeatConfig, MsgId, Received, Session};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
@@ -77,23 +78,57 @@ impl std::fmt::Display for EngineExit {
     }
 }
 
-struct Job {
-    msg: Received,
-}
-
-#[derive(Default)]
-struct Queue {
-    jobs: VecDeque<Job>,
-    /// The task the executor is running.
-    current: Option<MsgId>,
-    closed: bool,
-}
-
-/// What the I/O thread and the executor share.
+/// What the executor and the control thread share.
 struct Shared {
-    queue: Mutex<Queue>,
-    ready: Condvar,
     cancel: CancelToken,
+    /// The task running now.
+    current: Mutex<Option<MsgId>>,
+    /// Tasks aborted before they started: answered as aborted when they arrive.
+    aborted: Mutex<AbortedSet>,
+    /// Set by the control thread when the engine must stop.
+    exit: Mutex<Option<EngineExit>>,
+}
+
+/// A bounded set of aborted task ids (ids of tasks that already finished may linger until
+/// they age out).
+#[derive(Default)]
+struct AbortedSet {
+    ids: std::collections::HashSet<MsgId>,
+    order: VecDeque<MsgId>,
+}
+
+impl AbortedSet {
+    const CAPACITY: usize = 65_536;
+
+    fn insert(&mut self, id: MsgId) {
+        if self.ids.insert(id.clone()) {
+            self.order.push_back(id);
+            if self.order.len() > Self::CAPACITY {
+                if let Some(old) = self.order.pop_front() {
+                    self.ids.remove(&old);
+                }
+            }
+        }
+    }
+
+    fn take(&mut self, id: &MsgId) -> bool {
+        self.ids.remove(id)
+    }
+}
+
+impl Shared {
+    fn stop(&self, why: EngineExit) {
+        let mut e = self.exit.lock().unwrap_or_else(|e| e.into_inner());
+        if e.is_none() {
+            *e = Some(why);
+        }
+        drop(e);
+        self.cancel.cancel();
+    }
+
+    fn exit(&self) -> Option<EngineExit> {
+        *self.exit.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// A registered engine, ready to serve.
@@ -101,9 +136,12 @@ pub struct Engine {
     ctx: zmq::Context,
     task: zmq::Socket,
     ping: zmq::Socket,
-    pong: zmq::Socket,
+    control: zmq::Socket,
     encoder: Encoder,
     decoder: Decoder,
+    /// For the control thread's own decoder.
+    signer: Signer,
+    max_bytes: usize,
     id: EngineId,
     heartbeat: HeartbeatConfig,
     registry: Registry,
@@ -128,41 +166,38 @@ impl Engine {
         let session = Arc::new(Session::new());
         let signer = Signer::new(&info.key);
         let encoder = Encoder::new(signer.clone(), session.clone());
-        let mut decoder = Decoder::new(signer, info.max_message_bytes);
+        let mut decoder = Decoder::new(signer.clone(), info.max_message_bytes);
         let url = info.url(info.port);
-        let connect =
-            |kind: zmq::SocketType, port: u16, linger: i32| -> Result<zmq::Socket, EngineError> {
-                let s = ctx.socket(kind)?;
-                s.set_linger(linger)?;
-                s.set_sndhwm(0)?;
-                s.set_rcvhwm(0)?;
-                s.set_maxmsgsize(info.max_message_bytes as i64)?;
-                let url = info.url(port);
-                s.connect(&url)
-                    .map_err(|source| EngineError::Connect { url, source })?;
-                Ok(s)
-            };
-        let task = {
-            let s = ctx.socket(zmq::DEALER)?;
-            s.set_identity(session.id().as_bytes())?;
-            s.set_linger(1000)?;
+        // Every socket: no silent drops (HWM 0), bounded linger, the size limit, and a
+        // stable identity where the controller must address it.
+        let connect = |kind: zmq::SocketType,
+                       port: u16,
+                       identity: Option<&[u8]>,
+                       linger: i32|
+         -> Result<zmq::Socket, EngineError> {
+            let s = ctx.socket(kind)?;
+            if let Some(id) = identity {
+                s.set_identity(id)?;
+            }
+            s.set_linger(linger)?;
             s.set_sndhwm(0)?;
             s.set_rcvhwm(0)?;
             s.set_maxmsgsize(info.max_message_bytes as i64)?;
-            s.connect(&url).map_err(|source| EngineError::Connect {
-                url: url.clone(),
-                source,
-            })?;
-            s
+            let url = info.url(port);
+            s.connect(&url)
+                .map_err(|source| EngineError::Connect { url, source })?;
+            Ok(s)
         };
-        let ping = connect(zmq::SUB, info.hb_ping, 0)?;
+        let task = connect(zmq::DEALER, info.port, Some(session.id().as_bytes()), 1000)?;
+        let ping = connect(zmq::SUB, info.hb_ping, None, 0)?;
         ping.set_subscribe(PING_TOPIC)?;
-        let pong_port = info.hb_pong.ok_or_else(|| {
+        let control_port = info.hb_pong.ok_or_else(|| {
             EngineError::Refused(
                 "the connection file has no hb_pong port; use controller-engine.json".into(),
             )
         })?;
-        let pong = connect(zmq::DEALER, pong_port, 0)?;
+        let control_ident = protocol::wire::control_ident(session.id().as_bytes());
+        let control = connect(zmq::DEALER, control_port, Some(&control_ident), 0)?;
 
         let request = EngineMessage::RegisterRequest(RegisterRequest {
             hostname: hostname(),
@@ -206,9 +241,11 @@ impl Engine {
                         ctx,
                         task,
                         ping,
-                        pong,
+                        control,
                         encoder,
                         decoder,
+                        signer,
+                        max_bytes: info.max_message_bytes,
                         id: r.engine_id,
                         heartbeat: r.heartbeat,
                         registry: opts.registry,
@@ -234,199 +271,266 @@ impl Engine {
     /// Serves tasks until the controller says stop, it is lost, or `stop` is set.
     pub fn run(self, stop: &AtomicBool) -> Result<EngineExit, EngineError> {
         let Engine {
-            ctx,
+            ctx: _ctx,
             task,
             ping,
-            pong,
+            control,
             encoder,
             mut decoder,
+            signer,
+            max_bytes,
             id,
             heartbeat,
             registry,
             url,
         } = self;
-        let results_addr = format!("inproc://results-{}", encoder.session().id());
-        let results = ctx.socket(zmq::PULL)?;
-        results.set_linger(0)?;
-        results.set_rcvhwm(0)?;
-        results.bind(&results_addr)?;
-        let push = ctx.socket(zmq::PUSH)?;
-        push.set_linger(0)?;
-        push.set_sndhwm(0)?;
-        push.connect(&results_addr)?;
-
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue::default()),
-            ready: Condvar::new(),
             cancel: CancelToken::new(),
+            current: Mutex::new(None),
+            aborted: Mutex::new(AbortedSet::default()),
+            exit: Mutex::new(None),
         });
         let (done_tx, done_rx) = mpsc::channel::<()>();
-        {
-            let shared = shared.clone();
-            let encoder = encoder.clone();
+        let control_thread = {
+            let ctx = ControlCtx {
+                ping,
+                control,
+                decoder: Decoder::new(signer, max_bytes),
+                encoder: encoder.clone(),
+                shared: shared.clone(),
+                id,
+                deadline: heartbeat.deadline(),
+                url,
+                done: done_rx,
+            };
             std::thread::Builder::new()
-                .name(format!("engine-{id}-executor"))
-                .spawn(move || {
-                    executor(&shared, &registry, &encoder, id, &push);
-                    let _ = done_tx.send(());
-                })
-                .map_err(|_| EngineError::Socket(zmq::Error::ENOMEM))?;
-        }
-
-        let deadline = heartbeat.deadline();
-        let mut last_ping = Instant::now();
-        let exit = loop {
-            if stop.load(Ordering::Relaxed) {
-                break EngineExit::Stopped;
-            }
-            if last_ping.elapsed() > deadline {
-                warn!(controller = %url, "no heartbeat from the controller for {:.1} s", last_ping.elapsed().as_secs_f64());
-                break EngineExit::ControllerLost;
-            }
-            let mut items = [
-                task.as_poll_item(zmq::POLLIN),
-                ping.as_poll_item(zmq::POLLIN),
-                results.as_poll_item(zmq::POLLIN),
-            ];
-            match zmq::poll(&mut items, 100) {
-                Ok(_) => {}
-                Err(zmq::Error::EINTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
-            let ready = [
-                items[0].is_readable(),
-                items[1].is_readable(),
-                items[2].is_readable(),
-            ];
-            if ready[2] {
-                while let Ok(frames) = recv_frames(&results, zmq::DONTWAIT) {
-                    task.send_multipart(frames, 0)?;
-                }
-            }
-            if ready[1] {
-                while let Ok(frames) = recv_frames(&ping, zmq::DONTWAIT) {
-                    match decoder.decode(frames).and_then(|m| m.tagged::<Heartbeat>()) {
-                        Ok(Heartbeat::Ping(p)) => {
-                            last_ping = Instant::now();
-                            let out = encoder.tagged(
-                                vec![],
-                                None,
-                                &serde_json::json!({}),
-                                &Heartbeat::Pong(Pong {
-                                    seq: p.seq,
-                                    engine_id: id,
-                                }),
-                                vec![],
-                            );
-                            pong.send_multipart(out.frames, zmq::DONTWAIT)?;
-                        }
-                        Ok(_) => {}
-                        Err(e) => warn!(socket = "heartbeat", "rejected message: {e}"),
-                    }
-                }
-            }
-            if ready[0] {
-                let mut exit = None;
-                while let Ok(frames) = recv_frames(&task, zmq::DONTWAIT) {
-                    let msg = match decoder.decode(frames) {
-                        Ok(m) => m,
-                        Err(e) => {
-                            warn!(socket = "task", "rejected message: {e}");
-                            continue;
-                        }
-                    };
-                    // Any signed message from the controller shows it is alive.
-                    last_ping = Instant::now();
-                    if msg.msg_type() == TASK_REQUEST {
-                        let mut q = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
-                        q.jobs.push_back(Job { msg });
-                        shared.ready.notify_one();
-                        continue;
-                    }
-                    match msg.tagged::<ControllerToEngine>() {
-                        Ok(ControllerToEngine::AbortRequest(req)) => {
-                            abort(&shared, &req.msg_ids, &encoder, id, &task)?
-                        }
-                        Ok(ControllerToEngine::ShutdownRequest(_)) => {
-                            exit = Some(EngineExit::Shutdown);
-                            break;
-                        }
-                        Ok(ControllerToEngine::NotRegistered(_)) => {
-                            exit = Some(EngineExit::NotRegistered);
-                            break;
-                        }
-                        Ok(ControllerToEngine::RegisterReply(_)) => {}
-                        Err(e) => warn!(socket = "task", "rejected message: {e}"),
-                    }
-                }
-                if let Some(exit) = exit {
-                    break exit;
-                }
-            }
+                .name(format!("engine-{id}-control"))
+                .spawn(move || control_loop(ctx))
+                .map_err(|_| EngineError::Socket(zmq::Error::ENOMEM))?
         };
-
-        // Stop: answer queued tasks as aborted, stop the running one, wait for the executor
-        // (bounded), pass on its last results, and say goodbye.
-        let queued: Vec<MsgId> = {
-            let mut q = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
-            q.closed = true;
-            shared.ready.notify_all();
-            q.jobs.iter().map(|j| j.msg.header.msg_id.clone()).collect()
-        };
-        abort(&shared, &queued, &encoder, id, &task)?;
-        shared.cancel.cancel();
-        let _ = done_rx.recv_timeout(Duration::from_secs(2));
-        while let Ok(frames) = recv_frames(&results, zmq::DONTWAIT) {
-            task.send_multipart(frames, 0)?;
-        }
-        if exit != EngineExit::NotRegistered && exit != EngineExit::ControllerLost {
-            let bye = encoder.tagged(
-                vec![],
-                None,
-                &serde_json::json!({}),
-                &EngineMessage::Unregister(Default::default()),
-                vec![],
-            );
-            task.send_multipart(bye.frames, 0)?;
-        }
+        let result = executor_loop(&task, &mut decoder, &shared, &registry, &encoder, id, stop);
+        let _ = done_tx.send(());
+        let _ = control_thread.join();
+        let exit = result?;
         info!(engine = %id, "engine stopping: {exit}");
         Ok(exit)
     }
 }
 
-/// Drops queued tasks among `ids` (answering each as aborted) and cancels the running one
-/// if it is among them.
-fn abort(
+/// Receives tasks, runs them one at a time in arrival order, sends each reply. Returns when
+/// `stop` is set or the control thread decides the engine must stop.
+fn executor_loop(
+    task: &zmq::Socket,
+    decoder: &mut Decoder,
     shared: &Shared,
-    ids: &[MsgId],
+    registry: &Registry,
     encoder: &Encoder,
     id: EngineId,
-    task: &zmq::Socket,
-) -> Result<(), EngineError> {
-    let mut dropped = Vec::new();
-    {
-        let mut q = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
-        if q.current.as_ref().is_some_and(|c| ids.contains(c)) {
-            shared.cancel.cancel();
+    stop: &AtomicBool,
+) -> Result<EngineExit, EngineError> {
+    let mut ns = Namespace::default();
+    let exit = loop {
+        if stop.load(Ordering::Relaxed) {
+            shared.stop(EngineExit::Stopped);
         }
-        q.jobs.retain(|j| {
-            if ids.contains(&j.msg.header.msg_id) {
-                dropped.push(j.msg.header.clone());
-                false
-            } else {
-                true
+        if let Some(exit) = shared.exit() {
+            break exit;
+        }
+        if task.poll(zmq::POLLIN, 100)? == 0 {
+            continue;
+        }
+        while let Ok(frames) = recv_frames(task, zmq::DONTWAIT) {
+            let msg = match decoder.decode(frames) {
+                Ok(m) => m,
+                Err(e) => {
+                    warn!(socket = "task", "rejected message: {e}");
+                    continue;
+                }
+            };
+            if msg.msg_type() != TASK_REQUEST {
+                debug!("ignored a {} on the task socket", msg.msg_type());
+                continue;
             }
-        });
+            let frames = run_one(msg, &mut ns, shared, registry, encoder, id);
+            task.send_multipart(frames, 0)?;
+            if shared.exit().is_some() || stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+    };
+    // Stopping: tasks that already arrived are answered as aborted, then goodbye.
+    while let Ok(frames) = recv_frames(task, zmq::DONTWAIT) {
+        if let Ok(msg) = decoder.decode(frames) {
+            if msg.msg_type() == TASK_REQUEST {
+                let failure = Failure {
+                    ename: "TaskAborted".into(),
+                    evalue: format!("engine {id} stopped before running the task: {exit}"),
+                };
+                task.send_multipart(reply_frames(encoder, &msg.header, id, Err(failure), 0), 0)?;
+            }
+        }
     }
-    for header in dropped {
-        let failure = Failure {
-            ename: "TaskAborted".into(),
-            evalue: "task was aborted before it started".into(),
-        };
-        let frames = reply_frames(encoder, &header, id, Err(failure), 0);
-        task.send_multipart(frames, 0)?;
+    if exit != EngineExit::NotRegistered && exit != EngineExit::ControllerLost {
+        let bye = encoder.tagged(
+            vec![],
+            None,
+            &serde_json::json!({}),
+            &EngineMessage::Unregister(Default::default()),
+            vec![],
+        );
+        task.send_multipart(bye.frames, 0)?;
     }
-    Ok(())
+    Ok(exit)
+}
+
+/// Runs one task and returns its signed reply.
+fn run_one(
+    mut msg: Received,
+    ns: &mut Namespace,
+    shared: &Shared,
+    registry: &Registry,
+    encoder: &Encoder,
+    id: EngineId,
+) -> Vec<zmq::Message> {
+    let msg_id = msg.header.msg_id.clone();
+    {
+        let mut cur = shared.current.lock().unwrap_or_else(|e| e.into_inner());
+        let was_aborted = shared
+            .aborted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take(&msg_id);
+        if was_aborted {
+            let failure = Failure {
+                ename: "TaskAborted".into(),
+                evalue: "task was aborted before it started".into(),
+            };
+            return reply_frames(encoder, &msg.header, id, Err(failure), 0);
+        }
+        *cur = Some(msg_id);
+        shared.cancel.reset();
+    }
+    let started = Instant::now();
+    let buffers = msg.take_buffers();
+    let outcome = match msg.content::<TaskRequest>() {
+        Ok(req) => execute(req, &buffers, ns, registry, &shared.cancel),
+        Err(e) => Err(Failure {
+            ename: "ProtocolError".into(),
+            evalue: e.to_string(),
+        }),
+    };
+    drop(buffers);
+    *shared.current.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    let duration_us = started.elapsed().as_micros() as u64;
+    reply_frames(encoder, &msg.header, id, outcome, duration_us)
+}
+
+struct ControlCtx {
+    ping: zmq::Socket,
+    control: zmq::Socket,
+    decoder: Decoder,
+    encoder: Encoder,
+    shared: Arc<Shared>,
+    id: EngineId,
+    deadline: Duration,
+    url: String,
+    /// Sent to (or dropped) when the executor has finished.
+    done: mpsc::Receiver<()>,
+}
+
+/// Answers heartbeats and handles abort, shutdown and not-registered notices.
+fn control_loop(mut c: ControlCtx) {
+    let mut last_ping = Instant::now();
+    loop {
+        match c.done.try_recv() {
+            Ok(()) | Err(mpsc::TryRecvError::Disconnected) => return,
+            Err(mpsc::TryRecvError::Empty) => {}
+        }
+        if c.shared.exit().is_none() && last_ping.elapsed() > c.deadline {
+            warn!(
+                controller = %c.url,
+                "no heartbeat from the controller for {:.1} s",
+                last_ping.elapsed().as_secs_f64()
+            );
+            c.shared.stop(EngineExit::ControllerLost);
+        }
+        let mut items = [
+            c.ping.as_poll_item(zmq::POLLIN),
+            c.control.as_poll_item(zmq::POLLIN),
+        ];
+        match zmq::poll(&mut items, 100) {
+            Ok(_) | Err(zmq::Error::EINTR) => {}
+            Err(e) => {
+                warn!("engine control thread stopping: {e}");
+                c.shared.stop(EngineExit::ControllerLost);
+                return;
+            }
+        }
+        let ready = [items[0].is_readable(), items[1].is_readable()];
+        if ready[0] {
+            while let Ok(frames) = recv_frames(&c.ping, zmq::DONTWAIT) {
+                match c
+                    .decoder
+                    .decode(frames)
+                    .and_then(|m| m.tagged::<Heartbeat>())
+                {
+                    Ok(Heartbeat::Ping(p)) => {
+                        last_ping = Instant::now();
+                        let out = c.encoder.tagged(
+                            vec![],
+                            None,
+                            &serde_json::json!({}),
+                            &Heartbeat::Pong(Pong {
+                                seq: p.seq,
+                                engine_id: c.id,
+                            }),
+                            vec![],
+                        );
+                        let _ = c.control.send_multipart(out.frames, zmq::DONTWAIT);
+                    }
+                    Ok(_) => {}
+                    Err(e) => warn!(socket = "heartbeat", "rejected message: {e}"),
+                }
+            }
+        }
+        if ready[1] {
+            while let Ok(frames) = recv_frames(&c.control, zmq::DONTWAIT) {
+                let msg = match c.decoder.decode(frames) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        warn!(socket = "control", "rejected message: {e}");
+                        continue;
+                    }
+                };
+                last_ping = Instant::now();
+                match msg.tagged::<ControllerToEngine>() {
+                    Ok(ControllerToEngine::AbortRequest(req)) => abort(&c.shared, req.msg_ids),
+                    Ok(ControllerToEngine::ShutdownRequest(_)) => {
+                        c.shared.stop(EngineExit::Shutdown)
+                    }
+                    Ok(ControllerToEngine::NotRegistered(_)) => {
+                        c.shared.stop(EngineExit::NotRegistered)
+                    }
+                    Ok(ControllerToEngine::RegisterReply(_)) => {}
+                    Err(e) => warn!(socket = "control", "rejected message: {e}"),
+                }
+            }
+        }
+    }
+}
+
+/// Stops the running task if it is among `ids`; the others are answered as aborted when
+/// they arrive.
+fn abort(shared: &Shared, ids: Vec<MsgId>) {
+    let cur = shared.current.lock().unwrap_or_else(|e| e.into_inner());
+    let mut aborted = shared.aborted.lock().unwrap_or_else(|e| e.into_inner());
+    for id in ids {
+        if cur.as_ref() == Some(&id) {
+            shared.cancel.cancel();
+        } else {
+            aborted.insert(id);
+        }
+    }
 }
 
 /// The signed `task_reply` for a finished task.
@@ -461,50 +565,4 @@ fn reply_frames(
     encoder
         .raw(vec![], TASK_REPLY, Some(parent), &meta, &reply, buffers)
         .frames
-}
-
-fn executor(
-    shared: &Shared,
-    registry: &Registry,
-    encoder: &Encoder,
-    id: EngineId,
-    out: &zmq::Socket,
-) {
-    let mut ns = Namespace::default();
-    loop {
-        let mut job = {
-            let mut q = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
-            loop {
-                if q.closed {
-                    return;
-                }
-                if let Some(job) = q.jobs.pop_front() {
-                    q.current = Some(job.msg.header.msg_id.clone());
-                    shared.cancel.reset();
-                    break job;
-                }
-                q = shared.ready.wait(q).unwrap_or_else(|e| e.into_inner());
-            }
-        };
-        let started = Instant::now();
-        let buffers = job.msg.take_buffers();
-        let outcome = match job.msg.content::<TaskRequest>() {
-            Ok(req) => execute(req, &buffers, &mut ns, registry, &shared.cancel),
-            Err(e) => Err(Failure {
-                ename: "ProtocolError".into(),
-                evalue: e.to_string(),
-            }),
-        };
-        drop(buffers);
-        let duration_us = started.elapsed().as_micros() as u64;
-        let frames = reply_frames(encoder, &job.msg.header, id, outcome, duration_us);
-        shared
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .current = None;
-        if out.send_multipart(frames, 0).is_err() {
-            return;
-        }
-    }
 }

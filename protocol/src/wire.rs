@@ -413,6 +413,14 @@ pub fn split_tagged<T: Serialize>(body: &T) -> (String, Json) {
     }
 }
 
+/// The routing identity of an engine's control channel (on the controller's heartbeat
+/// socket), derived from the identity of its task channel.
+pub fn control_ident(task_ident: &[u8]) -> Vec<u8> {
+    let mut v = task_ident.to_vec();
+    v.extend_from_slice(b"/control");
+    v
+}
+
 /// Receives every frame of one message without copying them (`recv_multipart` copies).
 pub fn recv_frames(socket: &zmq::Socket, flags: i32) -> Result<Vec<zmq::Message>, zmq::Error> {
     let mut frames = Vec::with_capacity(8);
