@@ -48,8 +48,11 @@ impl Cluster {
     }
 
     fn add_engine(&mut self) {
-        let e =
-            Engine::connect(&self.engine_info, EngineOptions::default()).expect("engine connect");
+        self.add_engine_with(EngineOptions::default());
+    }
+
+    fn add_engine_with(&mut self, opts: EngineOptions) {
+        let e = Engine::connect(&self.engine_info, opts).expect("engine connect");
         let stop = Arc::new(AtomicBool::new(false));
         let s2 = stop.clone();
         let h = std::thread::spawn(move || {
@@ -236,4 +239,48 @@ fn many_balanced_tasks_all_complete() {
         q.engines.values().all(|e| e.completed > 0),
         "both engines took work: {q:?}"
     );
+}
+
+#[test]
+fn a_panicking_function_is_a_remote_error_and_the_engine_survives() {
+    let mut cluster = Cluster::start(0);
+    let mut registry = engine::builtins::registry();
+    registry.register(engine::Function::new(
+        "explode",
+        vec![engine::Param::new("why", engine::ParamType::Str)],
+        "null",
+        "panics with the given message",
+        |_, args| panic!("{}", args[0].as_str().unwrap_or("?")),
+    ));
+    cluster.add_engine_with(EngineOptions {
+        registry,
+        ..EngineOptions::default()
+    });
+    let rc = cluster.client();
+    wait_for("1 engine", || rc.ids().unwrap().len() == 1);
+    let lview = rc.load_balanced_view();
+    let in_flight = lview.apply_async("sleep", vec![Value::Float(0.2)]).unwrap();
+    let err = lview
+        .apply_sync("explode", vec![Value::from("boiler pressure")])
+        .unwrap_err();
+    let e = &err.task_errors()[0];
+    assert_eq!(e.kind, ErrorKind::Remote);
+    assert_eq!(e.ename, "RuntimeError");
+    assert_eq!(e.engine_id, Some(protocol::EngineId(0)));
+    assert!(
+        e.evalue.contains("explode panicked: boiler pressure"),
+        "{}",
+        e.evalue
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("[engine 0] RuntimeError: {}", e.evalue)
+    );
+    // The task in flight and the next one both complete on the same engine.
+    assert_eq!(in_flight.get().unwrap(), Value::Null);
+    assert_eq!(
+        lview.apply_sync("echo", vec![Value::Int(3)]).unwrap(),
+        Value::Int(3)
+    );
+    assert_eq!(rc.ids().unwrap().len(), 1);
 }
