@@ -334,6 +334,13 @@ impl Inner {
         let out = self
             .encoder
             .raw(vec![], TASK_REQUEST, None, meta, req, buffers);
+        let size: usize = out.frames.iter().map(|f| f.len()).sum();
+        if size > self.info.max_message_bytes {
+            return Err(ClusterError::Usage(format!(
+                "this request is {size} bytes, over the cluster's message limit of {} bytes; split it, or start the controller with a larger --max-message-bytes",
+                self.info.max_message_bytes
+            )));
+        }
         self.store.submitted(std::slice::from_ref(&out.msg_id));
         if let Err(e) = self.send(out.frames) {
             self.store.lock().pending.remove(&out.msg_id);

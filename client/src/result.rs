@@ -206,6 +206,12 @@ impl AsyncResult {
                 Err(e) => errors.push(e),
             }
         }
+        if let Some(lost) = errors
+            .iter()
+            .find(|e| e.ename == crate::store::CONTROLLER_LOST)
+        {
+            return Err(ClusterError::ControllerLost(lost.evalue.clone()));
+        }
         if !errors.is_empty() {
             return Err(if self.shape == Shape::Single {
                 ClusterError::Task(errors.remove(0))

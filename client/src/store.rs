@@ -7,6 +7,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
+/// `ename` of the failure given to tasks pending when the controller was lost.
+pub const CONTROLLER_LOST: &str = "ControllerLost";
+
 /// A finished task.
 #[derive(Debug, Clone)]
 pub struct Finished {
@@ -86,7 +89,7 @@ impl Store {
                 }
                 let err = TaskError {
                     kind: ErrorKind::Unroutable,
-                    ename: "ControllerLost".into(),
+                    ename: CONTROLLER_LOST.into(),
                     evalue: reason.clone(),
                     traceback: vec![],
                     engine_id: None,

@@ -294,20 +294,27 @@ impl Controller {
             for _ in 0..256 {
                 let mut any = false;
                 if ready[2] {
-                    any |= drain_one(
-                        &sockets.hb_pong,
-                        "heartbeat",
-                        &mut decoder,
-                        |msg, _| match msg.tagged::<Heartbeat>() {
+                    any |= drain_one(&sockets.hb_pong, "heartbeat", &mut decoder, |msg, ident| {
+                        match msg.tagged::<Heartbeat>() {
                             Ok(Heartbeat::Pong(p)) => {
                                 if !state.pong(p.engine_id, Instant::now()) {
-                                    debug!(engine = %p.engine_id, "pong from an unknown engine");
+                                    // Declared dead (or from before a restart): say so, so
+                                    // that it stops instead of running unregistered.
+                                    info!(engine = %p.engine_id, "pong from an engine that is not registered; telling it");
+                                    let out = encoder.tagged(
+                                        vec![zmq::Message::from(ident)],
+                                        None,
+                                        &serde_json::json!({}),
+                                        &ControllerToEngine::NotRegistered(Default::default()),
+                                        vec![],
+                                    );
+                                    send(&sockets.hb_pong, out.frames, "not-registered notice");
                                 }
                             }
                             Ok(other) => debug!("unexpected heartbeat message {other:?}"),
                             Err(e) => warn!(socket = "heartbeat", "rejected message: {e}"),
-                        },
-                    )?;
+                        }
+                    })?;
                 }
                 if ready[1] {
                     any |= drain_one(&sockets.engine, "engine", &mut decoder, |mut msg, ident| {

@@ -87,6 +87,8 @@ struct Shared {
     aborted: Mutex<AbortedSet>,
     /// Set by the control thread when the engine must stop.
     exit: Mutex<Option<EngineExit>>,
+    /// Largest message the controller accepts; bigger results become errors.
+    max_bytes: usize,
 }
 
 /// A bounded set of aborted task ids (ids of tasks that already finished may linger until
@@ -217,8 +219,10 @@ impl Engine {
                     secs: opts.register_timeout.as_secs(),
                 });
             }
-            if task.poll(zmq::POLLIN, left.as_millis() as i64 + 1)? == 0 {
-                continue;
+            match task.poll(zmq::POLLIN, left.as_millis() as i64 + 1) {
+                Ok(0) | Err(zmq::Error::EINTR) => continue,
+                Ok(_) => {}
+                Err(e) => return Err(e.into()),
             }
             let frames = recv_frames(&task, 0)?;
             if let Some(reason) = Decoder::auth_error_reason(&frames) {
@@ -289,6 +293,7 @@ impl Engine {
             current: Mutex::new(None),
             aborted: Mutex::new(AbortedSet::default()),
             exit: Mutex::new(None),
+            max_bytes,
         });
         let (done_tx, done_rx) = mpsc::channel::<()>();
         let control_thread = {
@@ -336,8 +341,11 @@ fn executor_loop(
         if let Some(exit) = shared.exit() {
             break exit;
         }
-        if task.poll(zmq::POLLIN, 100)? == 0 {
-            continue;
+        // A signal (Ctrl-C, SIGTERM) interrupts the poll: go round and see the stop flag.
+        match task.poll(zmq::POLLIN, 100) {
+            Ok(0) | Err(zmq::Error::EINTR) => continue,
+            Ok(_) => {}
+            Err(e) => return Err(e.into()),
         }
         while let Ok(frames) = recv_frames(task, zmq::DONTWAIT) {
             let msg = match decoder.decode(frames) {
@@ -422,7 +430,20 @@ fn run_one(
     drop(buffers);
     *shared.current.lock().unwrap_or_else(|e| e.into_inner()) = None;
     let duration_us = started.elapsed().as_micros() as u64;
-    reply_frames(encoder, &msg.header, id, outcome, duration_us)
+    let frames = reply_frames(encoder, &msg.header, id, outcome, duration_us);
+    let size: usize = frames.iter().map(|f| f.len()).sum();
+    if size > shared.max_bytes {
+        // The controller would drop it (and the connection): say so instead.
+        let failure = Failure {
+            ename: "ValueError".into(),
+            evalue: format!(
+                "the result is {size} bytes, over the cluster's message limit of {} bytes (--max-message-bytes)",
+                shared.max_bytes
+            ),
+        };
+        return reply_frames(encoder, &msg.header, id, Err(failure), duration_us);
+    }
+    frames
 }
 
 struct ControlCtx {

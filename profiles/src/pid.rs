@@ -37,16 +37,42 @@ pub fn pid_alive(pid: u32) -> bool {
     }
     // SAFETY: signal 0 only checks that the process exists and may be signalled; nothing
     // is delivered.
-    if unsafe { libc::kill(pid, 0) } == 0 {
-        return true;
-    }
-    io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    let exists = unsafe { libc::kill(pid, 0) } == 0
+        || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    // A zombie (exited, not yet reaped by its parent) still answers kill(0) but is gone.
+    exists && !is_zombie(pid)
+}
+
+/// Whether /proc says the process has exited and waits to be reaped (Linux; elsewhere
+/// never a zombie).
+fn is_zombie(pid: libc::pid_t) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // Format: "pid (comm) state ..."; comm may contain spaces and parentheses.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .is_some_and(|state| state == "Z")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn an_exited_unreaped_child_is_not_alive() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Poll until it has exited (a zombie until we reap it).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while pid_alive(pid) {
+            assert!(std::time::Instant::now() < deadline, "child never exited");
+            std::thread::yield_now();
+        }
+        assert!(!pid_alive(pid));
+        child.wait().unwrap();
+    }
 
     #[test]
     fn write_read_remove() {

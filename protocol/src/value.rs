@@ -50,6 +50,8 @@ pub enum ValueError {
     MissingBuffer { index: u64, count: usize },
     #[error("malformed escape {0}")]
     BadEscape(String),
+    #[error("not JSON: {0}")]
+    Json(String),
 }
 
 impl Value {
@@ -176,6 +178,46 @@ impl Value {
                 Value::Map(decode_map(obj, buffers)?)
             }
         })
+    }
+
+    /// Parses JSON text typed by a person (a command-line argument, say). Unlike going
+    /// through `serde_json::Value`, an integer literal too large for 64 bits is an error,
+    /// not a float that silently lost its digits.
+    pub fn from_json_text(text: &str) -> Result<Value, ValueError> {
+        let bytes = text.as_bytes();
+        let (mut i, mut in_string) = (0, false);
+        while i < bytes.len() {
+            let c = bytes[i];
+            if in_string {
+                match c {
+                    b'\\' => i += 1,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+                i += 1;
+                continue;
+            }
+            if c == b'"' {
+                in_string = true;
+                i += 1;
+            } else if c == b'-' || c.is_ascii_digit() {
+                let start = i;
+                while i < bytes.len()
+                    && matches!(bytes[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                {
+                    i += 1;
+                }
+                let token = &text[start..i];
+                let integral = !token.contains(['.', 'e', 'E']);
+                if integral && token.parse::<i64>().is_err() && token != "-" {
+                    return Err(ValueError::IntegerRange(token.to_string()));
+                }
+            } else {
+                i += 1;
+            }
+        }
+        let json: Json = serde_json::from_str(text).map_err(|e| ValueError::Json(e.to_string()))?;
+        Value::from_wire(json, &[])
     }
 
     /// Plain JSON for people and scripts: binary data becomes `{"__bytes__": <length>}`
@@ -376,6 +418,34 @@ mod tests {
         m.insert("a".to_string(), Value::Ref("shared".into()));
         let v = Value::Map(m);
         assert_eq!(round_trip(&v), v);
+    }
+
+    #[test]
+    fn typed_json_keeps_integers_exact_or_refuses_them() {
+        assert_eq!(
+            Value::from_json_text("[100109100129162907, -5, 2.5, \"a-1e999\"]").unwrap(),
+            Value::List(vec![
+                Value::Int(100109100129162907),
+                Value::Int(-5),
+                Value::Float(2.5),
+                Value::Str("a-1e999".into())
+            ])
+        );
+        for big in [
+            "18446744073709551616",
+            "[1, -9223372036854775809]",
+            "99999999999999999999999",
+        ] {
+            assert!(
+                matches!(Value::from_json_text(big), Err(ValueError::IntegerRange(_))),
+                "{big}"
+            );
+        }
+        assert_eq!(Value::from_json_text("1e300").unwrap(), Value::Float(1e300));
+        assert!(matches!(
+            Value::from_json_text("hello"),
+            Err(ValueError::Json(_))
+        ));
     }
 
     #[test]

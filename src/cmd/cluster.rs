@@ -125,10 +125,14 @@ pub fn start(profile: &str, a: &StartArgs) -> anyhow::Result<ExitCode> {
         _ => {
             let _ = controller.kill();
             let _ = controller.wait();
+            let recent = tail(&controller_log, 5);
+            // The controller's own one-line error, if it gave one, says it best.
+            if let Some(line) = recent.lines().rev().find_map(|l| l.strip_prefix("error: ")) {
+                bail!("the controller did not start: {line}");
+            }
             bail!(
-                "the controller did not start; from {}:\n{}",
-                controller_log.display(),
-                tail(&controller_log, 5)
+                "the controller did not start; from {}:\n{recent}",
+                controller_log.display()
             );
         }
     }
@@ -176,8 +180,9 @@ pub fn start(profile: &str, a: &StartArgs) -> anyhow::Result<ExitCode> {
         std::thread::park_timeout(Duration::from_millis(5));
     }
     let took = started.elapsed().as_secs_f64();
+    let engines_word = if n == 1 { "engine" } else { "engines" };
     println!(
-        "cluster '{profile}' started: controller pid {}, {n} engines registered in {took:.2} s",
+        "cluster '{profile}' started: controller pid {}, {n} {engines_word} registered in {took:.2} s",
         controller.id()
     );
     println!("connection files: {}", p.security_dir().display());
@@ -195,11 +200,16 @@ pub fn start(profile: &str, a: &StartArgs) -> anyhow::Result<ExitCode> {
             break;
         }
         if let Some(status) = controller.try_wait()? {
+            reap(engines, Duration::from_secs(10));
+            if status.success() {
+                // Stopped from elsewhere (`cluster stop`, or a client's shutdown).
+                println!("cluster '{profile}' stopped");
+                return Ok(ExitCode::SUCCESS);
+            }
             eprintln!(
                 "the controller exited ({status}); see {}",
                 controller_log.display()
             );
-            reap(engines, Duration::from_secs(10));
             return Ok(ExitCode::from(crate::util::EXIT_FAILED));
         }
         std::thread::park_timeout(Duration::from_millis(100));

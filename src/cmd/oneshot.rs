@@ -21,12 +21,13 @@ fn parse_targets(s: &str) -> anyhow::Result<Targets> {
 
 /// Parses a command-line argument as a JSON value.
 fn parse_value(text: &str) -> anyhow::Result<Value> {
-    let json: serde_json::Value = serde_json::from_str(text).map_err(|_| {
-        UsageError(format!(
+    Value::from_json_text(text).map_err(|e| match e {
+        protocol::value::ValueError::Json(_) => UsageError(format!(
             "argument {text:?} is not JSON; write numbers as 10 or 2.5, strings as '\"{text}\"', lists as '[1,2]'"
         ))
-    })?;
-    Value::from_wire(json, &[]).map_err(|e| UsageError(format!("argument {text:?}: {e}")).into())
+        .into(),
+        other => UsageError(format!("argument {text:?}: {other}")).into(),
+    })
 }
 
 fn finish(ar: AsyncResult, timeout: Option<f64>) -> anyhow::Result<ExitCode> {
@@ -104,12 +105,11 @@ pub fn functions(profile: &str, conn: &ConnArgs) -> anyhow::Result<ExitCode> {
 
 pub fn queue_status(profile: &str, a: &QueueStatusArgs) -> anyhow::Result<ExitCode> {
     let rc = connect(profile, &a.conn)?;
-    let targets = match parse_targets(&a.targets)? {
-        Targets::All => None,
-        Targets::One(id) => Some(vec![id]),
-        Targets::Many(ids) => Some(ids),
+    let q = match parse_targets(&a.targets)? {
+        Targets::All => rc.queue_status(None)?,
+        // Through a view, so that unknown ids are refused the same way as for apply/map.
+        targets => rc.direct_view(targets)?.queue_status()?,
     };
-    let q = rc.queue_status(targets)?;
     print_json_pretty(&serde_json::to_value(q).context("queue status")?);
     Ok(ExitCode::SUCCESS)
 }

@@ -53,6 +53,33 @@ pub fn ensure_not_running(p: &Profile) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Takes the profile's controller lock, or says who holds it.
+fn lock_profile(p: &Profile) -> anyhow::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    std::fs::create_dir_all(p.pid_dir())?;
+    let path = p.pid_dir().join("controller.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    // SAFETY: flock on a descriptor we own.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let holder = profiles::read_pid_file(&p.controller_pid_file())
+            .map(|pid| format!(" (controller pid {pid})"))
+            .unwrap_or_default();
+        return Err(UsageError(format!(
+            "a cluster is already running for profile '{}'{holder}; stop it with `cluster stop --profile {}`",
+            p.name(),
+            p.name()
+        ))
+        .into());
+    }
+    Ok(file)
+}
+
 pub fn controller(profile: &str, a: &ControllerArgs) -> anyhow::Result<ExitCode> {
     let cfg = controller_config(a)?;
     let p = Profile::ensure(profile)?;
@@ -62,6 +89,9 @@ pub fn controller(profile: &str, a: &ControllerArgs) -> anyhow::Result<ExitCode>
             "listening on all interfaces: any host that can reach these ports and holds the key can run code here; traffic is signed, not encrypted"
         );
     }
+    // Held for the life of this process (the kernel drops it when we exit, however we
+    // exit): a second controller for the profile cannot start, even in a race.
+    let _lock = lock_profile(&p)?;
     let stop = stop_flag()?;
     let c = Controller::bind(cfg)?;
     p.write_connection(c.client_info())?;
