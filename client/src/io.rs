@@ -131,6 +131,7 @@ fn file(mut msg: Received, store: &Store) {
                 outcome,
                 engine_id: meta.engine_id,
                 duration_us: meta.duration_us,
+                stdout: meta.stdout,
                 at: Instant::now(),
             },
         );

@@ -125,6 +125,15 @@ impl AsyncResult {
             .collect()
     }
 
+    /// What each finished task printed on its engine (`None` while running).
+    pub fn stdout(&self) -> Vec<Option<String>> {
+        let s = self.client.inner.store.lock();
+        self.msg_ids
+            .iter()
+            .map(|id| s.finished.get(id).map(|f| f.stdout.clone()))
+            .collect()
+    }
+
     /// How long each finished task ran on its engine (`None` while running).
     pub fn run_times(&self) -> Vec<Option<Duration>> {
         let s = self.client.inner.store.lock();

@@ -18,6 +18,8 @@ pub struct Finished {
     pub engine_id: Option<EngineId>,
     /// Run time on the engine, in microseconds.
     pub duration_us: u64,
+    /// What the task printed on its engine.
+    pub stdout: String,
     /// When the client received the outcome.
     pub at: Instant,
 }
@@ -100,6 +102,7 @@ impl Store {
                         outcome: Err(err),
                         engine_id: None,
                         duration_us: 0,
+                        stdout: String::new(),
                         at: now,
                     },
                 );

@@ -5,7 +5,7 @@ use crate::client::Client;
 use crate::error::ClusterError;
 use crate::result::{AsyncResult, Post, Shape};
 use bytes::Bytes;
-use protocol::messages::{QueueStatus, TaskMeta, TaskRequest};
+use protocol::messages::{FuncRef, QueueStatus, TaskMeta, TaskRequest};
 use protocol::{EngineId, MsgId, Value};
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -232,13 +232,18 @@ impl DirectView {
     }
 
     /// Calls `func(*args)` on every engine of the view.
-    pub fn apply_async(&self, func: &str, args: Vec<Value>) -> Result<AsyncResult, ClusterError> {
+    pub fn apply_async(
+        &self,
+        func: impl Into<FuncRef>,
+        args: Vec<Value>,
+    ) -> Result<AsyncResult, ClusterError> {
+        let func: FuncRef = func.into();
         let targets = self.targets()?;
         let (json, buffers) = encode(&args);
         self.submit_each(&targets, self.shape(), Post::None, |_| {
             (
                 TaskRequest::Apply {
-                    func: func.to_string(),
+                    func: func.clone(),
                     args: json.clone(),
                 },
                 buffers.clone(),
@@ -248,13 +253,22 @@ impl DirectView {
 
     /// [`DirectView::apply_async`] and wait: a list with one value per engine (the value
     /// itself for a single-engine view).
-    pub fn apply_sync(&self, func: &str, args: Vec<Value>) -> Result<Value, ClusterError> {
+    pub fn apply_sync(
+        &self,
+        func: impl Into<FuncRef>,
+        args: Vec<Value>,
+    ) -> Result<Value, ClusterError> {
         self.apply_async(func, args)?.get()
     }
 
     /// Calls `func(item)` for every item: the list is split into contiguous parts, one per
     /// engine, and the results come back in order.
-    pub fn map_async(&self, func: &str, items: Vec<Value>) -> Result<AsyncResult, ClusterError> {
+    pub fn map_async(
+        &self,
+        func: impl Into<FuncRef>,
+        items: Vec<Value>,
+    ) -> Result<AsyncResult, ClusterError> {
+        let func: FuncRef = func.into();
         let targets = self.targets()?;
         let parts = partition(items, targets.len());
         let (targets, parts): (Vec<EngineId>, Vec<Vec<Value>>) = targets
@@ -266,7 +280,7 @@ impl DirectView {
             let (json, buffers) = encode(&parts[i]);
             (
                 TaskRequest::Map {
-                    func: func.to_string(),
+                    func: func.clone(),
                     items: json,
                 },
                 buffers,
@@ -275,7 +289,11 @@ impl DirectView {
     }
 
     /// [`DirectView::map_async`] and wait: the list of results, in order.
-    pub fn map_sync(&self, func: &str, items: Vec<Value>) -> Result<Value, ClusterError> {
+    pub fn map_sync(
+        &self,
+        func: impl Into<FuncRef>,
+        items: Vec<Value>,
+    ) -> Result<Value, ClusterError> {
         self.map_async(func, items)?.get()
     }
 
@@ -365,6 +383,25 @@ impl DirectView {
         .get()
     }
 
+    /// Runs Lua code on every engine, in its namespace (names it sets persist, and are the
+    /// names push and pull see). The result is what the code returns, per engine.
+    pub fn execute_async(&self, code: &str) -> Result<AsyncResult, ClusterError> {
+        let targets = self.targets()?;
+        self.submit_each(&targets, self.shape(), Post::None, |_| {
+            (
+                TaskRequest::Execute {
+                    code: code.to_string(),
+                },
+                vec![],
+            )
+        })
+    }
+
+    /// [`DirectView::execute_async`] and wait.
+    pub fn execute(&self, code: &str) -> Result<Value, ClusterError> {
+        self.execute_async(code)?.get()
+    }
+
     /// The names in every engine's namespace, with their types.
     pub fn names(&self) -> Result<Value, ClusterError> {
         let targets = self.targets()?;
@@ -434,10 +471,15 @@ impl LoadBalancedView {
     }
 
     /// Calls `func(*args)` on whichever engine the scheduler picks.
-    pub fn apply_async(&self, func: &str, args: Vec<Value>) -> Result<AsyncResult, ClusterError> {
+    pub fn apply_async(
+        &self,
+        func: impl Into<FuncRef>,
+        args: Vec<Value>,
+    ) -> Result<AsyncResult, ClusterError> {
+        let func: FuncRef = func.into();
         let (json, buffers) = encode(&args);
         let req = TaskRequest::Apply {
-            func: func.to_string(),
+            func: func.clone(),
             args: json,
         };
         let id = self.client.inner.submit(&self.meta(), &req, buffers)?;
@@ -453,18 +495,27 @@ impl LoadBalancedView {
     }
 
     /// [`LoadBalancedView::apply_async`] and wait: the value.
-    pub fn apply_sync(&self, func: &str, args: Vec<Value>) -> Result<Value, ClusterError> {
+    pub fn apply_sync(
+        &self,
+        func: impl Into<FuncRef>,
+        args: Vec<Value>,
+    ) -> Result<Value, ClusterError> {
         self.apply_async(func, args)?.get()
     }
 
     /// One task per item, `func(item)`, each placed by the scheduler; results in order.
-    pub fn map_async(&self, func: &str, items: Vec<Value>) -> Result<AsyncResult, ClusterError> {
+    pub fn map_async(
+        &self,
+        func: impl Into<FuncRef>,
+        items: Vec<Value>,
+    ) -> Result<AsyncResult, ClusterError> {
+        let func: FuncRef = func.into();
         let meta = self.meta();
         let mut ids = Vec::with_capacity(items.len());
         for item in &items {
             let (json, buffers) = encode(std::slice::from_ref(item));
             let req = TaskRequest::Apply {
-                func: func.to_string(),
+                func: func.clone(),
                 args: json,
             };
             ids.push(self.client.inner.submit(&meta, &req, buffers)?);
@@ -481,7 +532,11 @@ impl LoadBalancedView {
     }
 
     /// [`LoadBalancedView::map_async`] and wait: the list of results, in order.
-    pub fn map_sync(&self, func: &str, items: Vec<Value>) -> Result<Value, ClusterError> {
+    pub fn map_sync(
+        &self,
+        func: impl Into<FuncRef>,
+        items: Vec<Value>,
+    ) -> Result<Value, ClusterError> {
         self.map_async(func, items)?.get()
     }
 

@@ -471,7 +471,7 @@ impl Comm for Out<'_> {
     fn task_failed(&mut self, client: &[u8], task: &Header, error: TaskError) {
         let meta = ReplyMeta {
             engine_id: error.engine_id,
-            duration_us: 0,
+            ..Default::default()
         };
         let out = self.enc.raw(
             vec![zmq::Message::from(client)],

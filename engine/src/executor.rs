@@ -3,7 +3,7 @@
 
 use crate::registry::{CallCtx, CallError, CancelToken, FnError, Registry};
 use bytes::Bytes;
-use protocol::messages::TaskRequest;
+use protocol::messages::{FuncRef, TaskRequest};
 use protocol::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -104,6 +104,7 @@ pub fn execute(
     let ctx = CallCtx { cancel };
     match req {
         TaskRequest::Apply { func, args } => {
+            let func = native_name(func)?;
             let args = args
                 .into_iter()
                 .map(|a| ns.resolve(decode(a, buffers, "argument")?))
@@ -111,6 +112,7 @@ pub fn execute(
             guarded(&func, || registry.call(&func, &args, &ctx))
         }
         TaskRequest::Map { func, items } => {
+            let func = native_name(func)?;
             let mut out = Vec::with_capacity(items.len());
             for item in items {
                 cancel
@@ -123,6 +125,10 @@ pub fn execute(
             }
             Ok(Value::List(out))
         }
+        TaskRequest::Execute { .. } => Err(Failure::new(
+            "NotImplementedError",
+            "this engine does not run user code",
+        )),
         TaskRequest::Push { ns: values } => {
             for (name, json) in values {
                 if name.is_empty() {
@@ -139,6 +145,17 @@ pub fn execute(
             .collect::<Result<Vec<_>, _>>()
             .map(Value::List),
         TaskRequest::Names {} => Ok(Value::Map(ns.names())),
+    }
+}
+
+/// The registry name of a function reference (shipped user code needs the Lua runtime).
+fn native_name(func: FuncRef) -> Result<String, Failure> {
+    match func {
+        FuncRef::Name(n) => Ok(n),
+        FuncRef::Script(_) => Err(Failure::new(
+            "NotImplementedError",
+            "this engine does not run user code",
+        )),
     }
 }
 

@@ -565,6 +565,7 @@ fn reply_frames(
     let meta = ReplyMeta {
         engine_id: Some(id),
         duration_us,
+        stdout: String::new(),
     };
     let mut buffers = Vec::new();
     let reply = match outcome {

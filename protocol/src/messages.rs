@@ -181,15 +181,83 @@ pub struct TaskMeta {
     pub retries: u32,
 }
 
+/// The function a task calls: a registered function by name, or user code shipped with
+/// the task.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(untagged)]
+pub enum FuncRef {
+    /// A function in the engine's registry (`calculate_pi`), or a global function defined
+    /// on the engine by earlier `execute` calls.
+    Name(String),
+    /// A function written by the user, shipped as source.
+    Script(ScriptFunction),
+}
+
+impl From<&str> for FuncRef {
+    fn from(name: &str) -> Self {
+        FuncRef::Name(name.to_string())
+    }
+}
+
+impl From<String> for FuncRef {
+    fn from(name: String) -> Self {
+        FuncRef::Name(name)
+    }
+}
+
+impl From<&String> for FuncRef {
+    fn from(name: &String) -> Self {
+        FuncRef::Name(name.clone())
+    }
+}
+
+impl From<ScriptFunction> for FuncRef {
+    fn from(f: ScriptFunction) -> Self {
+        FuncRef::Script(f)
+    }
+}
+
+impl FuncRef {
+    /// The name to show in messages.
+    pub fn display_name(&self) -> &str {
+        match self {
+            FuncRef::Name(n) => n,
+            FuncRef::Script(s) => s.name.as_deref().unwrap_or("<anonymous function>"),
+        }
+    }
+}
+
+/// A user's function, shipped as Lua source so engines can compile it (once, cached by
+/// `hash`) and call it like a built-in.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ScriptFunction {
+    /// A Lua expression that evaluates to the function: `function(x) return x * x end`.
+    pub source: String,
+    /// Its name where it was defined (`sq`), for messages and tracebacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Values of the variables it captured (upvalues), by name: plain values only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub upvalues: BTreeMap<String, Json>,
+    /// Other user functions it calls by global name, shipped with it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub globals: BTreeMap<String, ScriptFunction>,
+    /// Hex SHA-256 of everything above: the engine's compile-cache key.
+    pub hash: String,
+}
+
 /// Content of a `task_request`: what an engine is asked to do. Values are wire JSON
 /// (see [`crate::value`]) whose binary parts are the message's buffers.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TaskRequest {
     /// Call `func(*args)`; the result is its value.
-    Apply { func: String, args: Vec<Json> },
+    Apply { func: FuncRef, args: Vec<Json> },
     /// Call `func(item)` for each item in order; the result is the list of values.
-    Map { func: String, items: Vec<Json> },
+    Map { func: FuncRef, items: Vec<Json> },
+    /// Run Lua code in the engine's namespace; the result is what the code returns (null
+    /// if nothing).
+    Execute { code: String },
     /// Assign names in the engine's namespace; the result is null.
     Push { ns: BTreeMap<String, Json> },
     /// Read names from the namespace; the result is the list of their values.
@@ -207,6 +275,9 @@ pub struct ReplyMeta {
     /// Time spent running, in microseconds.
     #[serde(default)]
     pub duration_us: u64,
+    /// What the task printed (`print` in user code), captured on the engine.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stdout: String,
 }
 
 /// Content of a `task_reply`.
@@ -327,7 +398,7 @@ mod tests {
     #[test]
     fn task_bodies_are_readable_json() {
         let req = TaskRequest::Apply {
-            func: "check_prime".into(),
+            func: FuncRef::Name("check_prime".into()),
             args: vec![serde_json::json!(100109100129162907i64)],
         };
         let text = serde_json::to_string(&req).unwrap();

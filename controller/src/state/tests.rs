@@ -134,8 +134,8 @@ impl Wire {
             version: "1".into(),
         };
         let meta = ReplyMeta {
-            engine_id: None,
             duration_us,
+            ..Default::default()
         };
         let body = TaskReply::Ok {
             value: serde_json::Value::Null,

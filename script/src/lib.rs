@@ -1,0 +1,12 @@
+//! The language users write in: Lua 5.4, embedded through `mlua` (vendored, so no system
+//! Lua), shared by the REPL (client side) and engines (user code on engines).
+//!
+//! `sandbox` makes states that cannot touch files, processes or native code unless the host
+//! allows it; `convert` moves values between Lua and the wire without losing a bit. This
+//! crate knows nothing of sockets or clusters.
+
+pub mod convert;
+pub mod sandbox;
+
+pub use convert::{from_lua, to_lua, BytesMode, ConvertError, LuaBytes, Reference};
+pub use sandbox::{load_text, new_state, SandboxOptions};
