@@ -53,6 +53,10 @@ pub enum Command {
     Functions(ConnArgs),
     /// Queued, running and completed task counts per engine, as JSON.
     QueueStatus(QueueStatusArgs),
+    /// The notebook-style REPL (Lua 5.4): In/Out cells, magics, completion.
+    Repl(ReplArgs),
+    /// Run a REPL script without prompts; stops at the first error with its line.
+    Run(RunArgs),
     /// Create, list and locate profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -101,6 +105,20 @@ pub struct StartArgs {
     pub daemon: bool,
     #[command(flatten)]
     pub controller: ControllerArgs,
+    #[command(flatten)]
+    pub script: ScriptArgs,
+}
+
+/// What user code on engines may do, shared by `engine`, `engines` and `start`.
+#[derive(Args, Debug, Clone)]
+pub struct ScriptArgs {
+    /// Let user code on the engines use files, processes and the environment (Lua's io and
+    /// os libraries); without it, scripts can only compute.
+    #[arg(long)]
+    pub allow_system: bool,
+    /// Most memory each engine's Lua state may use, in MiB (0: no limit).
+    #[arg(long, value_name = "MB", default_value_t = engine::DEFAULT_MEMORY_LIMIT_MB)]
+    pub memory_limit: usize,
 }
 
 #[derive(Args, Debug)]
@@ -111,6 +129,8 @@ pub struct EngineArgs {
     /// Seconds to wait for the controller to accept the registration.
     #[arg(long, default_value_t = 10.0)]
     pub timeout: f64,
+    #[command(flatten)]
+    pub script: ScriptArgs,
 }
 
 #[derive(Args, Debug)]
@@ -179,6 +199,20 @@ pub struct QueueStatusArgs {
     /// Engines to report on: 'all' or ids such as 0,2.
     #[arg(long, default_value = "all")]
     pub targets: String,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The script (Lua, with REPL magics).
+    pub script: PathBuf,
     #[command(flatten)]
     pub conn: ConnArgs,
 }

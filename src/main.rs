@@ -9,11 +9,19 @@ use clap::Parser;
 use cli::{Cli, Command};
 use std::process::ExitCode;
 
+fn repl_exit(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(
         cli.command,
-        Command::Controller(_) | Command::Engine(_) | Command::Engines(_) | Command::Start(_)
+        Command::Controller(_)
+            | Command::Engine(_)
+            | Command::Engines(_)
+            | Command::Start(_)
+            | Command::Repl(_)
     ) {
         // Like any Unix filter, end quietly when the reader of our output goes away
         // (`cluster functions | head`) instead of failing on a broken pipe.
@@ -34,6 +42,16 @@ fn main() -> ExitCode {
         Command::Functions(ref a) => cmd::oneshot::functions(&cli.profile, a),
         Command::QueueStatus(ref a) => cmd::oneshot::queue_status(&cli.profile, a),
         Command::Profile(ref p) => cmd::profile::run(p),
+        Command::Repl(ref a) => Ok(repl_exit(repl::run(repl::Options {
+            profile: cli.profile.clone(),
+            file: a.conn.file.clone(),
+            script: None,
+        }))),
+        Command::Run(ref a) => Ok(repl_exit(repl::run(repl::Options {
+            profile: cli.profile.clone(),
+            file: a.conn.file.clone(),
+            script: Some(a.script.clone()),
+        }))),
     };
     match result {
         Ok(code) => code,

@@ -260,6 +260,15 @@ impl Client {
         }
     }
 
+    /// Cancels every task this client submitted that has not finished.
+    pub fn abort_all(&self) -> Result<AbortReply, ClusterError> {
+        let ids: Vec<MsgId> = self.inner.store.lock().pending.iter().cloned().collect();
+        if ids.is_empty() {
+            return Ok(AbortReply::default());
+        }
+        self.abort(&ids)
+    }
+
     /// Stops engines (`None`: all of them) and, with `hub`, the controller.
     pub fn shutdown(&self, targets: Option<Vec<EngineId>>, hub: bool) -> Result<(), ClusterError> {
         let req = ClientRequest::ShutdownRequest(ShutdownRequest { targets, hub });

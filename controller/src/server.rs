@@ -348,7 +348,7 @@ impl Controller {
                         let now = Instant::now();
                         if msg.msg_type() == TASK_REQUEST {
                             msg.idents.clear();
-                            state.submit(ident, msg, &mut comm);
+                            state.submit(ident, msg, now, &mut comm);
                             return;
                         }
                         match msg.tagged::<ClientRequest>() {
@@ -367,14 +367,14 @@ impl Controller {
                     })?;
                 }
                 if state.needs_scheduling {
-                    state.schedule(&mut comm);
+                    state.schedule(Instant::now(), &mut comm);
                 }
                 if !any {
                     break;
                 }
             }
             if state.needs_scheduling {
-                state.schedule(&mut comm);
+                state.schedule(Instant::now(), &mut comm);
             }
         }
     }

@@ -29,6 +29,9 @@ pub const MAX_PREFETCH: usize = 64;
 pub const PREFETCH_BUDGET: Duration = Duration::from_millis(2);
 /// Per-task overhead added to an engine's measured run time when sizing its prefetch.
 const TASK_OVERHEAD_US: f64 = 20.0;
+/// How far an engine's oldest task may lag the pace of its recent tasks (latency, a busy
+/// machine) before the engine counts as stuck in a long task and gets no prefetch.
+const STUCK_SLACK_US: f64 = 5_000.0;
 /// How long a shutting-down controller waits for engines to leave.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
@@ -80,7 +83,10 @@ pub struct Engine {
 }
 
 impl Engine {
-    fn limit(&self, hwm: Option<usize>) -> usize {
+    /// How many tasks the engine may hold: enough to cover about [`PREFETCH_BUDGET`] of
+    /// work at its recent pace, but never more than one while its current task has been
+    /// running long (so nothing queues behind a long task that followed short ones).
+    fn limit(&self, hwm: Option<usize>, busy_for: Duration) -> usize {
         if let Some(h) = hwm {
             return h.max(1);
         }
@@ -88,6 +94,11 @@ impl Engine {
             None => 1,
             Some(us) => {
                 let per_task = us + TASK_OVERHEAD_US;
+                // What its oldest task's age should be if the queue moves at that pace.
+                let expected = per_task * self.outstanding.len() as f64 + STUCK_SLACK_US;
+                if busy_for.as_micros() as f64 > expected {
+                    return 1;
+                }
                 let n = (PREFETCH_BUDGET.as_micros() as f64 / per_task).ceil() as usize;
                 n.clamp(1, MAX_PREFETCH)
             }
@@ -122,6 +133,8 @@ struct Task {
     header: Header,
     route: Route,
     engine: Option<EngineId>,
+    /// When it was sent to its engine.
+    assigned_at: Option<Instant>,
     /// The signed frames: while unassigned, and kept as a copy while a retry may need them.
     raw: Option<RawParts>,
 }
@@ -183,7 +196,7 @@ impl State {
     // ------------------------------------------------------------ clients
 
     /// A `task_request` from a client.
-    pub fn submit(&mut self, client: Ident, msg: Received, comm: &mut impl Comm) {
+    pub fn submit(&mut self, client: Ident, msg: Received, now: Instant, comm: &mut impl Comm) {
         let header = msg.header.clone();
         let meta: TaskMeta = match msg.metadata() {
             Ok(m) => m,
@@ -238,6 +251,7 @@ impl State {
                         header,
                         route: Route::Direct,
                         engine: Some(id),
+                        assigned_at: Some(now),
                         raw: None,
                     },
                 );
@@ -254,6 +268,7 @@ impl State {
                             retries_left: meta.retries,
                         },
                         engine: None,
+                        assigned_at: None,
                         raw: Some(msg.raw),
                     },
                 );
@@ -565,6 +580,7 @@ impl State {
                         retries_left: retries_left - 1,
                     };
                     task.engine = None;
+                    task.assigned_at = None;
                     requeue.push(msg_id);
                 }
                 _ => {
@@ -592,20 +608,32 @@ impl State {
     // ------------------------------------------------------------ scheduling
 
     /// Assigns queued load-balanced tasks to engines with room, by the scheme.
-    pub fn schedule(&mut self, comm: &mut impl Comm) {
+    pub fn schedule(&mut self, now: Instant, comm: &mut impl Comm) {
         self.needs_scheduling = false;
         if self.unassigned.is_empty() || self.engines.is_empty() {
             return;
         }
         let hwm = self.cfg.hwm;
+        let tasks = &self.tasks;
         let mut candidates: Vec<Candidate> = self
             .engines
             .values()
-            .map(|e| Candidate {
-                id: e.id,
-                outstanding: e.outstanding.len(),
-                limit: e.limit(hwm),
-                last_assigned: e.last_assigned,
+            .map(|e| {
+                // How long its oldest outstanding task (the running one) has been out.
+                let busy_for = e
+                    .outstanding
+                    .values()
+                    .next()
+                    .and_then(|id| tasks.get(id))
+                    .and_then(|t| t.assigned_at)
+                    .map(|at| now.saturating_duration_since(at))
+                    .unwrap_or_default();
+                Candidate {
+                    id: e.id,
+                    outstanding: e.outstanding.len(),
+                    limit: e.limit(hwm, busy_for),
+                    last_assigned: e.last_assigned,
+                }
             })
             .collect();
         while let Some(msg_id) = self.unassigned.front() {
@@ -625,6 +653,7 @@ impl State {
                 task.raw = Some(raw.duplicate());
             }
             task.engine = Some(engine_id);
+            task.assigned_at = Some(now);
             self.assignments += 1;
             let engine = self.engines.get_mut(&engine_id).expect("candidate exists");
             engine.outstanding.insert(task.seq, msg_id);

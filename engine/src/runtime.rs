@@ -9,6 +9,7 @@
 //! task, a bounded set of aborted ids and the exit reason.
 
 use crate::executor::{execute, Failure, Namespace};
+use crate::namespace::ScriptOptions;
 use crate::registry::{CancelToken, Registry};
 use protocol::auth::Signer;
 use protocol::messages::{
@@ -29,6 +30,8 @@ pub struct EngineOptions {
     pub registry: Registry,
     /// How long to wait for the controller to accept the registration.
     pub register_timeout: Duration,
+    /// What user code may do: memory limit, system access, call depth.
+    pub script: ScriptOptions,
 }
 
 impl Default for EngineOptions {
@@ -36,6 +39,7 @@ impl Default for EngineOptions {
         EngineOptions {
             registry: crate::builtins::registry(),
             register_timeout: Duration::from_secs(10),
+            script: ScriptOptions::default(),
         }
     }
 }
@@ -51,6 +55,8 @@ pub enum EngineError {
     Refused(String),
     #[error("socket error: {0}")]
     Socket(#[from] zmq::Error),
+    #[error("cannot set up the engine's Lua state: {0}")]
+    Script(String),
 }
 
 /// Why a running engine stopped.
@@ -80,7 +86,7 @@ impl std::fmt::Display for EngineExit {
 
 /// What the executor and the control thread share.
 struct Shared {
-    cancel: CancelToken,
+    cancel: Arc<CancelToken>,
     /// The task running now.
     current: Mutex<Option<MsgId>>,
     /// Tasks aborted before they started: answered as aborted when they arrive.
@@ -147,6 +153,7 @@ pub struct Engine {
     id: EngineId,
     heartbeat: HeartbeatConfig,
     registry: Registry,
+    script: ScriptOptions,
     url: String,
 }
 
@@ -253,6 +260,7 @@ impl Engine {
                         id: r.engine_id,
                         heartbeat: r.heartbeat,
                         registry: opts.registry,
+                        script: opts.script,
                         url,
                     });
                 }
@@ -286,10 +294,11 @@ impl Engine {
             id,
             heartbeat,
             registry,
+            script,
             url,
         } = self;
         let shared = Arc::new(Shared {
-            cancel: CancelToken::new(),
+            cancel: Arc::new(CancelToken::new()),
             current: Mutex::new(None),
             aborted: Mutex::new(AbortedSet::default()),
             exit: Mutex::new(None),
@@ -313,7 +322,20 @@ impl Engine {
                 .spawn(move || control_loop(ctx))
                 .map_err(|_| EngineError::Socket(zmq::Error::ENOMEM))?
         };
-        let result = executor_loop(&task, &mut decoder, &shared, &registry, &encoder, id, stop);
+        let result = Namespace::new(&registry, shared.cancel.clone(), &script)
+            .map_err(|e| EngineError::Script(e.to_string()))
+            .and_then(|mut ns| {
+                executor_loop(
+                    &task,
+                    &mut decoder,
+                    &shared,
+                    &registry,
+                    &mut ns,
+                    &encoder,
+                    id,
+                    stop,
+                )
+            });
         let _ = done_tx.send(());
         let _ = control_thread.join();
         let exit = result?;
@@ -324,16 +346,17 @@ impl Engine {
 
 /// Receives tasks, runs them one at a time in arrival order, sends each reply. Returns when
 /// `stop` is set or the control thread decides the engine must stop.
+#[allow(clippy::too_many_arguments)]
 fn executor_loop(
     task: &zmq::Socket,
     decoder: &mut Decoder,
     shared: &Shared,
     registry: &Registry,
+    ns: &mut Namespace,
     encoder: &Encoder,
     id: EngineId,
     stop: &AtomicBool,
 ) -> Result<EngineExit, EngineError> {
-    let mut ns = Namespace::default();
     let exit = loop {
         if stop.load(Ordering::Relaxed) {
             shared.stop(EngineExit::Stopped);
@@ -359,7 +382,7 @@ fn executor_loop(
                 debug!("ignored a {} on the task socket", msg.msg_type());
                 continue;
             }
-            let frames = run_one(msg, &mut ns, shared, registry, encoder, id);
+            let frames = run_one(msg, ns, shared, registry, encoder, id);
             task.send_multipart(frames, 0)?;
             if shared.exit().is_some() || stop.load(Ordering::Relaxed) {
                 break;
@@ -370,11 +393,12 @@ fn executor_loop(
     while let Ok(frames) = recv_frames(task, zmq::DONTWAIT) {
         if let Ok(msg) = decoder.decode(frames) {
             if msg.msg_type() == TASK_REQUEST {
-                let failure = Failure {
-                    ename: "TaskAborted".into(),
-                    evalue: format!("engine {id} stopped before running the task: {exit}"),
-                };
-                task.send_multipart(reply_frames(encoder, &msg.header, id, Err(failure), 0), 0)?;
+                let failure = Failure::new(
+                    "TaskAborted",
+                    format!("engine {id} stopped before running the task: {exit}"),
+                );
+                let frames = reply_frames(encoder, &msg.header, id, Err(failure), 0, String::new());
+                task.send_multipart(frames, 0)?;
             }
         }
     }
@@ -409,11 +433,8 @@ fn run_one(
             .unwrap_or_else(|e| e.into_inner())
             .take(&msg_id);
         if was_aborted {
-            let failure = Failure {
-                ename: "TaskAborted".into(),
-                evalue: "task was aborted before it started".into(),
-            };
-            return reply_frames(encoder, &msg.header, id, Err(failure), 0);
+            let failure = Failure::new("TaskAborted", "task was aborted before it started");
+            return reply_frames(encoder, &msg.header, id, Err(failure), 0, String::new());
         }
         *cur = Some(msg_id);
         shared.cancel.reset();
@@ -422,26 +443,31 @@ fn run_one(
     let buffers = msg.take_buffers();
     let outcome = match msg.content::<TaskRequest>() {
         Ok(req) => execute(req, &buffers, ns, registry, &shared.cancel),
-        Err(e) => Err(Failure {
-            ename: "ProtocolError".into(),
-            evalue: e.to_string(),
-        }),
+        Err(e) => Err(Failure::new("ProtocolError", e.to_string())),
     };
     drop(buffers);
+    let stdout = ns.take_output();
     *shared.current.lock().unwrap_or_else(|e| e.into_inner()) = None;
     let duration_us = started.elapsed().as_micros() as u64;
-    let frames = reply_frames(encoder, &msg.header, id, outcome, duration_us);
+    let frames = reply_frames(
+        encoder,
+        &msg.header,
+        id,
+        outcome,
+        duration_us,
+        stdout.clone(),
+    );
     let size: usize = frames.iter().map(|f| f.len()).sum();
     if size > shared.max_bytes {
         // The controller would drop it (and the connection): say so instead.
-        let failure = Failure {
-            ename: "ValueError".into(),
-            evalue: format!(
+        let failure = Failure::new(
+            "ValueError",
+            format!(
                 "the result is {size} bytes, over the cluster's message limit of {} bytes (--max-message-bytes)",
                 shared.max_bytes
             ),
-        };
-        return reply_frames(encoder, &msg.header, id, Err(failure), duration_us);
+        );
+        return reply_frames(encoder, &msg.header, id, Err(failure), duration_us, stdout);
     }
     frames
 }
@@ -561,11 +587,12 @@ fn reply_frames(
     id: EngineId,
     outcome: Result<protocol::Value, Failure>,
     duration_us: u64,
+    stdout: String,
 ) -> Vec<zmq::Message> {
     let meta = ReplyMeta {
         engine_id: Some(id),
         duration_us,
-        stdout: String::new(),
+        stdout,
     };
     let mut buffers = Vec::new();
     let reply = match outcome {
@@ -580,7 +607,7 @@ fn reply_frames(
             },
             ename: f.ename,
             evalue: f.evalue,
-            traceback: Vec::new(),
+            traceback: f.traceback,
             engine_id: Some(id),
         }),
     };

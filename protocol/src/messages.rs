@@ -228,7 +228,15 @@ impl FuncRef {
 }
 
 /// A user's function, shipped as Lua source so engines can compile it (once, cached by
-/// `hash`) and call it like a built-in.
+/// `hash`) and call it like a built-in. Made on the client by `script::ship` from a live
+/// Lua function and the text of the cell or file that defined it.
+///
+/// On the engine, `source` is compiled as the body of
+/// `local _ENV, <upvalue names> = ...; return <source>`, padded so that its first line is
+/// line `line` of a chunk named `chunk`: errors and tracebacks then point at the user's own
+/// cell and line (`In[3]:2: attempt to ...`). Global names it reads resolve to `globals`
+/// first, then the engine's namespace, then the engine's library (standard Lua and every
+/// registered built-in); global names it assigns go to the namespace.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct ScriptFunction {
     /// A Lua expression that evaluates to the function: `function(x) return x * x end`.
@@ -236,14 +244,68 @@ pub struct ScriptFunction {
     /// Its name where it was defined (`sq`), for messages and tracebacks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Values of the variables it captured (upvalues), by name: plain values only.
+    /// The chunk that defined it, as Lua names chunks (`=In[3]`, `@analysis.lua`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk: Option<String>,
+    /// Line of `chunk` on which `source` starts (1-based; 0 when unknown).
+    #[serde(default)]
+    pub line: u32,
+    /// Values of the variables it captured (upvalues), by name: plain values only, as wire
+    /// JSON without buffers (a `{"__ref__": name}` resolves in the engine's namespace).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub upvalues: BTreeMap<String, Json>,
-    /// Other user functions it calls by global name, shipped with it.
+    /// Captured standard-library functions, by upvalue name: the path the engine looks them
+    /// up by (`local insert = table.insert` ships as `"insert": "table.insert"`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub library: BTreeMap<String, String>,
+    /// Other user functions it needs, by the global name it reads them by: global functions
+    /// it calls and functions it captured, with those they need in turn (flattened here, so
+    /// their own `globals` are empty).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub globals: BTreeMap<String, ScriptFunction>,
-    /// Hex SHA-256 of everything above: the engine's compile-cache key.
+    /// Hex SHA-256 of everything above ([`ScriptFunction::content_hash`]): the engine's
+    /// compile-cache key.
     pub hash: String,
+}
+
+impl ScriptFunction {
+    /// A function with no captured values, named nothing, hashed.
+    pub fn new(source: impl Into<String>) -> ScriptFunction {
+        let mut f = ScriptFunction {
+            source: source.into(),
+            name: None,
+            chunk: None,
+            line: 0,
+            upvalues: BTreeMap::new(),
+            library: BTreeMap::new(),
+            globals: BTreeMap::new(),
+            hash: String::new(),
+        };
+        f.rehash();
+        f
+    }
+
+    /// Hex SHA-256 over every field but `hash` (nested functions by their own hash).
+    pub fn content_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let globals: BTreeMap<&String, &String> =
+            self.globals.iter().map(|(k, g)| (k, &g.hash)).collect();
+        let doc = serde_json::json!([
+            self.source,
+            self.name,
+            self.chunk,
+            self.line,
+            self.upvalues,
+            self.library,
+            globals
+        ]);
+        hex::encode(Sha256::digest(doc.to_string().as_bytes()))
+    }
+
+    /// Recomputes `hash` after a field changed.
+    pub fn rehash(&mut self) {
+        self.hash = self.content_hash();
+    }
 }
 
 /// Content of a `task_request`: what an engine is asked to do. Values are wire JSON
@@ -256,7 +318,8 @@ pub enum TaskRequest {
     /// Call `func(item)` for each item in order; the result is the list of values.
     Map { func: FuncRef, items: Vec<Json> },
     /// Run Lua code in the engine's namespace; the result is what the code returns (null
-    /// if nothing).
+    /// if nothing, a list if several values). What it prints comes back in
+    /// [`ReplyMeta::stdout`].
     Execute { code: String },
     /// Assign names in the engine's namespace; the result is null.
     Push { ns: BTreeMap<String, Json> },
@@ -416,6 +479,33 @@ mod tests {
         let back: TaskReply =
             serde_json::from_str(&serde_json::to_string(&reply).unwrap()).unwrap();
         assert_eq!(back, reply);
+    }
+
+    #[test]
+    fn shipped_functions_are_compact_json_hashed_over_every_field() {
+        let f = ScriptFunction::new("function(x) return x * x end");
+        let req = TaskRequest::Apply {
+            func: f.clone().into(),
+            args: vec![serde_json::json!(7)],
+        };
+        let text = serde_json::to_string(&req).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                r#"{{"kind":"apply","func":{{"source":"function(x) return x * x end","line":0,"hash":"{}"}},"args":[7]}}"#,
+                f.hash
+            )
+        );
+        assert_eq!(serde_json::from_str::<TaskRequest>(&text).unwrap(), req);
+        let mut g = f.clone();
+        g.upvalues.insert("k".into(), serde_json::json!(2));
+        assert_ne!(g.content_hash(), f.hash);
+        let mut h = f.clone();
+        h.globals
+            .insert("helper".into(), ScriptFunction::new("function() end"));
+        assert_ne!(h.content_hash(), f.hash);
+        h.rehash();
+        assert_eq!(h.hash, h.content_hash());
     }
 
     #[test]

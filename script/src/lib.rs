@@ -2,11 +2,17 @@
 //! Lua), shared by the REPL (client side) and engines (user code on engines).
 //!
 //! `sandbox` makes states that cannot touch files, processes or native code unless the host
-//! allows it; `convert` moves values between Lua and the wire without losing a bit. This
-//! crate knows nothing of sockets or clusters.
+//! allows it; `convert` moves values between Lua and the wire without losing a bit; `ship`
+//! turns a live function into source engines can compile (with `lex`, a tokenizer, and
+//! `bytecode`, a reader of Lua's binary chunks, to find it). This crate knows nothing of
+//! sockets or clusters.
 
+pub mod bytecode;
 pub mod convert;
+pub mod lex;
 pub mod sandbox;
+pub mod ship;
 
 pub use convert::{from_lua, to_lua, BytesMode, ConvertError, LuaBytes, Reference};
 pub use sandbox::{load_text, new_state, SandboxOptions};
+pub use ship::{ship, ShipError};

@@ -5,7 +5,7 @@
 //! then stops the cluster in order), with stderr going to the profile's log directory.
 
 use crate::cli::StartArgs;
-use crate::cmd::parts::{controller_config, ensure_not_running, READY_LINE};
+use crate::cmd::parts::{controller_config, ensure_not_running, script_flags, READY_LINE};
 use crate::util::{cores, EXIT_NO_CLUSTER};
 use anyhow::{bail, Context};
 use client::{Client, ClusterError};
@@ -140,13 +140,14 @@ pub fn start(profile: &str, a: &StartArgs) -> anyhow::Result<ExitCode> {
     let mut engines = Vec::with_capacity(n);
     for i in 0..n {
         let (err, _) = log_file(&p.log_dir(), &format!("engine-{i}.log"))?;
-        let args: Vec<String> = vec![
+        let mut args: Vec<String> = vec![
             "--profile".into(),
             profile.into(),
             "engine".into(),
             "--file".into(),
             p.engine_file().display().to_string(),
         ];
+        args.extend(script_flags(&a.script));
         engines.push(spawn_part(&exe, &args, err, Stdio::null(), a.daemon)?);
     }
 

@@ -1,11 +1,11 @@
 //! `cluster controller`, `cluster engine`, `cluster engines`: the parts of a cluster, run
 //! alone in the foreground (and the way `cluster start` runs them as child processes).
 
-use crate::cli::{ControllerArgs, EngineArgs, EnginesArgs};
+use crate::cli::{ControllerArgs, EngineArgs, EnginesArgs, ScriptArgs};
 use crate::util::{cores, stop_flag, UsageError, EXIT_FAILED, EXIT_NO_CLUSTER};
 use anyhow::Context;
 use controller::{Controller, ControllerConfig, Scheme};
-use engine::{Engine, EngineExit, EngineOptions};
+use engine::{Engine, EngineExit, EngineOptions, ScriptOptions};
 use profiles::Profile;
 use protocol::connection::FileKind;
 use protocol::HeartbeatConfig;
@@ -36,6 +36,24 @@ pub fn controller_config(a: &ControllerArgs) -> anyhow::Result<ControllerConfig>
         key: None,
         ports: [0; 4],
     })
+}
+
+/// The engine's limits on user code, from its flags.
+pub fn script_options(a: &ScriptArgs) -> ScriptOptions {
+    ScriptOptions {
+        memory_limit: (a.memory_limit > 0).then(|| a.memory_limit.saturating_mul(1 << 20)),
+        allow_system: a.allow_system,
+        ..ScriptOptions::default()
+    }
+}
+
+/// The same flags, to pass on to an engine process.
+pub fn script_flags(a: &ScriptArgs) -> Vec<String> {
+    let mut v = vec!["--memory-limit".to_string(), a.memory_limit.to_string()];
+    if a.allow_system {
+        v.push("--allow-system".into());
+    }
+    v
 }
 
 /// Fails if a live controller already serves this profile.
@@ -143,6 +161,7 @@ pub fn engine(profile: &str, a: &EngineArgs) -> anyhow::Result<ExitCode> {
     let stop = stop_flag()?;
     let opts = EngineOptions {
         register_timeout: Duration::from_secs_f64(a.timeout.max(0.1)),
+        script: script_options(&a.script),
         ..EngineOptions::default()
     };
     let e =
@@ -190,6 +209,7 @@ pub fn engines(profile: &str, a: &EnginesArgs) -> anyhow::Result<ExitCode> {
             .args(["--profile", profile, "engine", "--file"])
             .arg(&path)
             .args(["--timeout", &a.engine.timeout.to_string()])
+            .args(script_flags(&a.engine.script))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()

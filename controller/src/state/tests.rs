@@ -207,7 +207,7 @@ fn direct_tasks_go_to_their_engine_and_replies_to_their_client() {
     register(&mut s, &w, b"e1", now, &mut c);
     let t = w.task(Some(1), 0);
     let id = t.header.msg_id.clone();
-    s.submit(b"client".to_vec(), t, &mut c);
+    s.submit(b"client".to_vec(), t, Instant::now(), &mut c);
     assert!(
         matches!(&c.take()[..], [Sent::Task { engine, msg_id }] if engine == b"e1" && *msg_id == id)
     );
@@ -229,7 +229,7 @@ fn a_task_for_an_unknown_engine_fails_at_once_naming_the_engines() {
         Instant::now(),
     );
     register(&mut s, &w, b"e0", now, &mut c);
-    s.submit(b"cl".to_vec(), w.task(Some(7), 0), &mut c);
+    s.submit(b"cl".to_vec(), w.task(Some(7), 0), Instant::now(), &mut c);
     match &c.take()[..] {
         [Sent::Failed { error, client, .. }] => {
             assert_eq!(client, b"cl");
@@ -255,11 +255,11 @@ fn balanced_tasks_wait_for_room_and_spread_across_engines() {
         .map(|_| {
             let t = w.task(None, 0);
             let id = t.header.msg_id.clone();
-            s.submit(b"cl".to_vec(), t, &mut c);
+            s.submit(b"cl".to_vec(), t, Instant::now(), &mut c);
             id
         })
         .collect();
-    s.schedule(&mut c);
+    s.schedule(Instant::now(), &mut c);
     // No durations known yet: one task per engine, the rest wait.
     assert_eq!(c.tasks_to(b"e0"), 1);
     assert_eq!(c.tasks_to(b"e1"), 1);
@@ -267,7 +267,7 @@ fn balanced_tasks_wait_for_room_and_spread_across_engines() {
     c.take();
     // A long task finishing frees room for exactly one more on that engine.
     s.task_reply(b"e0", w.reply_to(&ids[0], 1_000_000), now, &mut c);
-    s.schedule(&mut c);
+    s.schedule(Instant::now(), &mut c);
     assert_eq!(c.tasks_to(b"e0"), 1);
     assert_eq!(s.unassigned_tasks(), 1);
 }
@@ -283,14 +283,14 @@ fn short_tasks_open_the_prefetch_window() {
     register(&mut s, &w, b"e0", now, &mut c);
     let first = w.task(None, 0);
     let first_id = first.header.msg_id.clone();
-    s.submit(b"cl".to_vec(), first, &mut c);
-    s.schedule(&mut c);
+    s.submit(b"cl".to_vec(), first, Instant::now(), &mut c);
+    s.schedule(Instant::now(), &mut c);
     s.task_reply(b"e0", w.reply_to(&first_id, 2), now, &mut c);
     c.take();
     for _ in 0..100 {
-        s.submit(b"cl".to_vec(), w.task(None, 0), &mut c);
+        s.submit(b"cl".to_vec(), w.task(None, 0), Instant::now(), &mut c);
     }
-    s.schedule(&mut c);
+    s.schedule(Instant::now(), &mut c);
     assert_eq!(c.tasks_to(b"e0"), MAX_PREFETCH);
 }
 
@@ -306,9 +306,9 @@ fn a_silent_engine_is_declared_dead_and_its_direct_tasks_fail_naming_it() {
     register(&mut s, &w, b"e1", t0, &mut c);
     let direct = w.task(Some(0), 0);
     let direct_id = direct.header.msg_id.clone();
-    s.submit(b"cl".to_vec(), direct, &mut c);
-    s.submit(b"cl".to_vec(), w.task(None, 0), &mut c);
-    s.schedule(&mut c); // the balanced task goes to e1: e0 already holds one
+    s.submit(b"cl".to_vec(), direct, Instant::now(), &mut c);
+    s.submit(b"cl".to_vec(), w.task(None, 0), Instant::now(), &mut c);
+    s.schedule(Instant::now(), &mut c); // the balanced task goes to e1: e0 already holds one
     assert_eq!(c.tasks_to(b"e1"), 1);
     c.take();
 
@@ -335,14 +335,14 @@ fn a_silent_engine_is_declared_dead_and_its_direct_tasks_fail_naming_it() {
     // The balanced task on e1 is untouched.
     assert_eq!(s.pending_tasks(), 1);
     // Balanced work waits while no engine is left, and a new engine picks it up.
-    s.submit(b"cl".to_vec(), w.task(None, 0), &mut c);
+    s.submit(b"cl".to_vec(), w.task(None, 0), Instant::now(), &mut c);
     s.check_heartbeats(later + Duration::from_secs(1), &mut c);
     assert!(s.engine_ids().is_empty());
     c.take();
-    s.schedule(&mut c);
+    s.schedule(Instant::now(), &mut c);
     assert_eq!(s.unassigned_tasks(), 1);
     register(&mut s, &w, b"e2", later, &mut c);
-    s.schedule(&mut c);
+    s.schedule(Instant::now(), &mut c);
     assert_eq!(c.tasks_to(b"e2"), 1);
 }
 
@@ -357,8 +357,8 @@ fn without_retries_a_dead_engines_balanced_task_fails_with_engine_error() {
     register(&mut s, &w, b"e0", t0, &mut c);
     let t = w.task(None, 0);
     let id = t.header.msg_id.clone();
-    s.submit(b"cl".to_vec(), t, &mut c);
-    s.schedule(&mut c);
+    s.submit(b"cl".to_vec(), t, Instant::now(), &mut c);
+    s.schedule(Instant::now(), &mut c);
     c.take();
     s.check_heartbeats(t0 + Duration::from_secs(1), &mut c);
     match &c.take()[..] {
@@ -382,13 +382,13 @@ fn with_retries_a_dead_engines_task_moves_to_a_live_engine() {
     register(&mut s, &w, b"e0", t0, &mut c);
     let t = w.task(None, 1);
     let id = t.header.msg_id.clone();
-    s.submit(b"cl".to_vec(), t, &mut c);
-    s.schedule(&mut c);
+    s.submit(b"cl".to_vec(), t, Instant::now(), &mut c);
+    s.schedule(Instant::now(), &mut c);
     let t1 = t0 + Duration::from_millis(200);
     register(&mut s, &w, b"e1", t1, &mut c);
     c.take();
     s.check_heartbeats(t0 + Duration::from_millis(450), &mut c);
-    s.schedule(&mut c);
+    s.schedule(Instant::now(), &mut c);
     let sent = c.take();
     assert!(
         sent.iter().all(|x| !matches!(x, Sent::Failed { .. })),
@@ -423,9 +423,9 @@ fn abort_ends_unassigned_tasks_and_forwards_the_rest_to_their_engines() {
     let a = w.task(None, 0);
     let b = w.task(None, 0);
     let (a_id, b_id) = (a.header.msg_id.clone(), b.header.msg_id.clone());
-    s.submit(b"cl".to_vec(), a, &mut c);
-    s.submit(b"cl".to_vec(), b, &mut c);
-    s.schedule(&mut c); // a assigned, b waits
+    s.submit(b"cl".to_vec(), a, Instant::now(), &mut c);
+    s.submit(b"cl".to_vec(), b, Instant::now(), &mut c);
+    s.schedule(Instant::now(), &mut c); // a assigned, b waits
     c.take();
     let req = ClientRequest::AbortRequest(AbortRequest {
         msg_ids: vec![a_id.clone(), b_id.clone(), MsgId("nope".into())],
@@ -447,9 +447,9 @@ fn queue_status_counts_direct_balanced_completed_and_unassigned() {
         Instant::now(),
     );
     register(&mut s, &w, b"e0", now, &mut c);
-    s.submit(b"cl".to_vec(), w.task(Some(0), 0), &mut c);
-    s.submit(b"cl".to_vec(), w.task(None, 0), &mut c);
-    s.schedule(&mut c); // no room: e0 already holds the direct task
+    s.submit(b"cl".to_vec(), w.task(Some(0), 0), Instant::now(), &mut c);
+    s.submit(b"cl".to_vec(), w.task(None, 0), Instant::now(), &mut c);
+    s.schedule(Instant::now(), &mut c); // no room: e0 already holds the direct task
     c.take();
     s.client_request(
         b"cl",
@@ -494,12 +494,12 @@ fn every_task_ends_exactly_once_under_deaths_and_retries() {
     for i in 0..200 {
         let t = w.task(None, (i % 3) as u32);
         submitted.push(t.header.msg_id.clone());
-        s.submit(b"cl".to_vec(), t, &mut c);
+        s.submit(b"cl".to_vec(), t, Instant::now(), &mut c);
     }
     let mut ended: HashMap<MsgId, usize> = HashMap::new();
     let mut now = t0;
     for round in 0..2000 {
-        s.schedule(&mut c);
+        s.schedule(Instant::now(), &mut c);
         for sent in c.take() {
             match sent {
                 Sent::Task { engine, msg_id }
@@ -545,9 +545,9 @@ fn hub_shutdown_stops_engines_then_fails_what_is_left() {
         Instant::now(),
     );
     register(&mut s, &w, b"e0", now, &mut c);
-    s.submit(b"cl".to_vec(), w.task(None, 0), &mut c);
-    s.submit(b"cl".to_vec(), w.task(None, 0), &mut c);
-    s.schedule(&mut c);
+    s.submit(b"cl".to_vec(), w.task(None, 0), Instant::now(), &mut c);
+    s.submit(b"cl".to_vec(), w.task(None, 0), Instant::now(), &mut c);
+    s.schedule(Instant::now(), &mut c);
     c.take();
     let req = ClientRequest::ShutdownRequest(ShutdownRequest {
         targets: None,
@@ -564,7 +564,7 @@ fn hub_shutdown_stops_engines_then_fails_what_is_left() {
     )));
     assert!(!s.shutdown_complete(now, &mut c));
     // New work is refused while shutting down.
-    s.submit(b"cl".to_vec(), w.task(None, 0), &mut c);
+    s.submit(b"cl".to_vec(), w.task(None, 0), Instant::now(), &mut c);
     assert!(
         matches!(&c.take()[..], [Sent::Failed { error, .. }] if error.ename == "ControllerShutdown")
     );
@@ -583,4 +583,36 @@ fn hub_shutdown_stops_engines_then_fails_what_is_left() {
         .count();
     assert_eq!(failed, 2);
     assert_eq!(s.pending_tasks(), 0);
+}
+
+#[test]
+fn nothing_is_prefetched_behind_a_long_running_task() {
+    let (mut s, mut w, mut c, t0) = (
+        state(Scheme::LeastLoad),
+        Wire::new(),
+        Recorder::default(),
+        Instant::now(),
+    );
+    register(&mut s, &w, b"e0", t0, &mut c);
+    // A history of quick tasks opens the window wide...
+    let quick = w.task(None, 0);
+    let quick_id = quick.header.msg_id.clone();
+    s.submit(b"cl".to_vec(), quick, t0, &mut c);
+    s.schedule(t0, &mut c);
+    s.task_reply(b"e0", w.reply_to(&quick_id, 2), t0, &mut c);
+    // ...then a task that runs for a long time arrives first.
+    s.submit(b"cl".to_vec(), w.task(None, 0), t0, &mut c);
+    s.schedule(t0, &mut c);
+    c.take();
+    for _ in 0..10 {
+        s.submit(b"cl".to_vec(), w.task(None, 0), t0, &mut c);
+    }
+    // Ten seconds later it is still running: the others wait in the controller, where
+    // another engine can take them, instead of queueing behind it.
+    s.schedule(t0 + Duration::from_secs(10), &mut c);
+    assert_eq!(c.tasks_to(b"e0"), 0);
+    assert_eq!(s.unassigned_tasks(), 10);
+    register(&mut s, &w, b"e1", t0, &mut c);
+    s.schedule(t0 + Duration::from_secs(10), &mut c);
+    assert_eq!(c.tasks_to(b"e1"), 1);
 }

@@ -1,0 +1,403 @@
+//! Line editing: multi-line input while a block or bracket is open, tab completion (view
+//! methods, magics, built-in names inside the quotes, Lua globals, engine namespace names),
+//! and a hint with a function's signature.
+
+use client::Client;
+use mlua::Lua;
+use protocol::messages::FunctionInfo;
+use rustyline::completion::{Completer, Pair};
+use rustyline::highlight::Highlighter;
+use rustyline::hint::{Hint, Hinter};
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::{Context, Helper};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Methods of `rc`, views and async results.
+pub const METHODS: &[&str] = &[
+    "abort",
+    "apply",
+    "apply_async",
+    "apply_sync",
+    "direct_view",
+    "engines",
+    "execute",
+    "execute_async",
+    "functions",
+    "gather",
+    "get",
+    "load_balanced_view",
+    "map",
+    "map_async",
+    "map_sync",
+    "names",
+    "pull",
+    "push",
+    "queue_status",
+    "ready",
+    "scatter",
+    "shutdown",
+    "successful",
+    "wait",
+];
+
+/// Fields of `rc`, views and async results.
+pub const FIELDS: &[&str] = &[
+    "elapsed",
+    "engine_ids",
+    "ids",
+    "msg_ids",
+    "progress",
+    "retries",
+    "stdout",
+    "targets",
+];
+
+const KEYWORDS: &[&str] = &[
+    "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if", "in",
+    "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while",
+];
+
+/// Calls whose first argument is a function name.
+const FUNCTION_CALLS: &[&str] = &[
+    "apply_sync(",
+    "apply_async(",
+    "map_sync(",
+    "map_async(",
+    "apply(",
+    "map(",
+    "help(",
+];
+/// Calls whose first argument is a name in the engines' namespace.
+const NAME_CALLS: &[&str] = &["pull(", "gather(", "Reference(", "scatter("];
+
+/// Whether a cell needs more lines: a Lua block or bracket is still open, or a `%%` cell
+/// has not ended with an empty line.
+pub fn is_incomplete(checker: &Lua, input: &str) -> bool {
+    let trimmed = input.trim_start();
+    if trimmed.starts_with("%%") {
+        // A cell magic takes every line up to an empty one.
+        return !(input.contains('\n') && input.ends_with('\n'));
+    }
+    let code = if let Some(rest) = trimmed.strip_prefix('%') {
+        // Line magics that take code: check the code part.
+        let mut parts = rest.splitn(2, char::is_whitespace);
+        match (parts.next(), parts.next()) {
+            (Some("px" | "time" | "timeit"), Some(code)) => code,
+            _ => return false,
+        }
+    } else {
+        input
+    };
+    lua_incomplete(checker, code)
+}
+
+/// Whether Lua source is an unfinished chunk (as opposed to complete, or wrong).
+pub fn lua_incomplete(checker: &Lua, code: &str) -> bool {
+    if code.trim().is_empty() {
+        return false;
+    }
+    let as_expr = format!("return {code}");
+    if checker
+        .load(&as_expr)
+        .set_name("=check")
+        .into_function()
+        .is_ok()
+    {
+        return false;
+    }
+    match checker.load(code).set_name("=check").into_function() {
+        Ok(_) => false,
+        Err(mlua::Error::SyntaxError {
+            incomplete_input, ..
+        }) => incomplete_input,
+        Err(_) => false,
+    }
+}
+
+/// What completion knows, refreshed by the REPL as it runs.
+pub struct Knowledge {
+    pub lua: Rc<Lua>,
+    pub client: Client,
+    pub functions: Rc<RefCell<Vec<FunctionInfo>>>,
+    /// Names in the engines' namespaces, and when they were last asked for.
+    names: RefCell<(Vec<String>, Option<Instant>)>,
+}
+
+impl Knowledge {
+    pub fn new(lua: Rc<Lua>, client: Client, functions: Rc<RefCell<Vec<FunctionInfo>>>) -> Self {
+        Knowledge {
+            lua,
+            client,
+            functions,
+            names: RefCell::new((Vec::new(), None)),
+        }
+    }
+
+    fn namespace_names(&self) -> Vec<String> {
+        let stale = self
+            .names
+            .borrow()
+            .1
+            .is_none_or(|t| t.elapsed() > Duration::from_secs(2));
+        if stale {
+            let mut names = Vec::new();
+            if let Ok(view) = self.client.direct_view(client::Targets::All) {
+                if let Ok(ar) = view_names(&view) {
+                    names = ar;
+                }
+            }
+            *self.names.borrow_mut() = (names, Some(Instant::now()));
+        }
+        self.names.borrow().0.clone()
+    }
+
+    fn globals(&self) -> Vec<String> {
+        self.lua
+            .globals()
+            .pairs::<String, mlua::Value>()
+            .filter_map(Result::ok)
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    fn fields_of(&self, table: &str) -> Vec<String> {
+        match self.lua.globals().get::<mlua::Value>(table) {
+            Ok(mlua::Value::Table(t)) => t
+                .pairs::<String, mlua::Value>()
+                .filter_map(Result::ok)
+                .map(|(k, _)| k)
+                .collect(),
+            _ => FIELDS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+fn view_names(view: &client::DirectView) -> Result<Vec<String>, client::ClusterError> {
+    let ar = view.names()?;
+    let mut all: Vec<String> = Vec::new();
+    if let protocol::Value::List(per_engine) = ar {
+        for m in per_engine {
+            if let protocol::Value::Map(m) = m {
+                all.extend(m.into_keys());
+            }
+        }
+    }
+    all.sort();
+    all.dedup();
+    Ok(all)
+}
+
+/// The rustyline helper.
+pub struct ReplHelper {
+    pub knowledge: Knowledge,
+    checker: Lua,
+    pub color: bool,
+}
+
+impl ReplHelper {
+    pub fn new(knowledge: Knowledge, color: bool) -> Self {
+        ReplHelper {
+            knowledge,
+            checker: Lua::new(),
+            color,
+        }
+    }
+}
+
+/// If the cursor is inside a string literal that is the first argument of one of `calls`,
+/// the start of the literal's text and the part typed so far.
+fn string_argument<'a>(before: &'a str, calls: &[&str]) -> Option<(usize, &'a str)> {
+    let quote_pos = before.rfind(['"', '\''])?;
+    let quote = before[quote_pos..].chars().next()?;
+    // The quote must open a string: an even number of that quote before it.
+    if before[..quote_pos].matches(quote).count() % 2 != 0 {
+        return None;
+    }
+    let head = before[..quote_pos].trim_end();
+    calls
+        .iter()
+        .any(|c| head.ends_with(c))
+        .then(|| (quote_pos + 1, &before[quote_pos + 1..]))
+}
+
+fn word_start(before: &str) -> usize {
+    before
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_alphanumeric() || *c == '_'))
+        .map(|(i, c)| i + c.len_utf8())
+        .unwrap_or(0)
+}
+
+fn matching(prefix: &str, options: impl IntoIterator<Item = String>) -> Vec<Pair> {
+    let mut v: Vec<String> = options
+        .into_iter()
+        .filter(|o| o.starts_with(prefix))
+        .collect();
+    v.sort();
+    v.dedup();
+    v.into_iter()
+        .map(|s| Pair {
+            display: s.clone(),
+            replacement: s,
+        })
+        .collect()
+}
+
+impl Completer for ReplHelper {
+    type Candidate = Pair;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let before = &line[..pos];
+        let k = &self.knowledge;
+        // Magics at the start of a line.
+        if let Some(rest) = before.trim_start().strip_prefix('%') {
+            if !rest.contains(char::is_whitespace) {
+                let start = before.find('%').unwrap_or(0);
+                let names = crate::help::MAGICS
+                    .iter()
+                    .map(|(m, _)| m.split_whitespace().next().unwrap_or("").to_string());
+                return Ok((start, matching(before.trim_start(), names)));
+            }
+        }
+        if let Some((start, typed)) = string_argument(before, FUNCTION_CALLS) {
+            if k.functions.borrow().is_empty() {
+                if let Ok(f) = k.client.functions() {
+                    *k.functions.borrow_mut() = f;
+                }
+            }
+            let names: Vec<String> = k
+                .functions
+                .borrow()
+                .iter()
+                .map(|f| f.name.clone())
+                .collect();
+            return Ok((start, matching(typed, names)));
+        }
+        if let Some((start, typed)) = string_argument(before, NAME_CALLS) {
+            return Ok((start, matching(typed, k.namespace_names())));
+        }
+        let start = word_start(before);
+        let word = &before[start..];
+        let sep = before[..start].chars().last();
+        let candidates: Vec<String> = match sep {
+            Some(':') => METHODS.iter().map(|s| s.to_string()).collect(),
+            Some('.') => {
+                let obj_start = word_start(&before[..start - 1]);
+                k.fields_of(&before[obj_start..start - 1])
+            }
+            _ => {
+                let mut all = k.globals();
+                all.extend(KEYWORDS.iter().map(|s| s.to_string()));
+                if before.trim_start().starts_with("%px") {
+                    all.extend(k.namespace_names());
+                }
+                all
+            }
+        };
+        Ok((start, matching(word, candidates)))
+    }
+}
+
+/// A hint shown after the cursor, never inserted.
+pub struct SignatureHint(String);
+
+impl Hint for SignatureHint {
+    fn display(&self) -> &str {
+        &self.0
+    }
+
+    fn completion(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl Hinter for ReplHelper {
+    type Hint = SignatureHint;
+
+    fn hint(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> Option<SignatureHint> {
+        if pos < line.len() {
+            return None;
+        }
+        // The last function name given to a call in this line, if the engines offer it.
+        let call = FUNCTION_CALLS
+            .iter()
+            .filter_map(|c| line.rfind(c).map(|i| i + c.len()))
+            .max()?;
+        let rest = line[call..].trim_start();
+        let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+        let name_end = rest[1..].find(quote)? + 1;
+        let name = &rest[1..name_end];
+        let fns = self.knowledge.functions.borrow();
+        let f = fns.iter().find(|f| f.name == name)?;
+        Some(SignatureHint(format!("   -- {}", f.signature)))
+    }
+}
+
+impl Highlighter for ReplHelper {
+    fn highlight_hint<'h>(&self, hint: &'h str) -> Cow<'h, str> {
+        if self.color {
+            Cow::Owned(format!("\x1b[2m{hint}\x1b[0m"))
+        } else {
+            Cow::Borrowed(hint)
+        }
+    }
+}
+
+impl Validator for ReplHelper {
+    fn validate(&self, ctx: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
+        Ok(if is_incomplete(&self.checker, ctx.input()) {
+            ValidationResult::Incomplete
+        } else {
+            ValidationResult::Valid(None)
+        })
+    }
+}
+
+impl Helper for ReplHelper {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_blocks_and_brackets_ask_for_more() {
+        let lua = Lua::new();
+        assert!(lua_incomplete(&lua, "function sq(x)"));
+        assert!(lua_incomplete(&lua, "for i = 1, 3 do\n  print(i)"));
+        assert!(lua_incomplete(&lua, "t = {1, 2,"));
+        assert!(lua_incomplete(&lua, "x = [[long\nstring"));
+        assert!(!lua_incomplete(&lua, "function sq(x) return x * x end"));
+        assert!(!lua_incomplete(&lua, "1 + 2"));
+        assert!(
+            !lua_incomplete(&lua, "x = = 2"),
+            "a plain error is not incomplete"
+        );
+        assert!(is_incomplete(&lua, "%%px\nx = 1"));
+        assert!(!is_incomplete(&lua, "%%px\nx = 1\n\n"));
+        assert!(is_incomplete(&lua, "%px for i = 1, 2 do"));
+        assert!(!is_incomplete(&lua, "%who"));
+    }
+
+    #[test]
+    fn string_arguments_are_found_inside_the_quotes() {
+        assert_eq!(
+            string_argument("lview:map_sync(\"check_", FUNCTION_CALLS),
+            Some((16, "check_"))
+        );
+        assert_eq!(string_argument("x = \"check_", FUNCTION_CALLS), None);
+        assert_eq!(
+            string_argument("dview:pull('sha", NAME_CALLS),
+            Some((12, "sha"))
+        );
+        assert_eq!(string_argument("f(\"a\") .. \"b", FUNCTION_CALLS), None);
+    }
+}

@@ -1,0 +1,218 @@
+//! The REPL without a terminal: `cluster repl < script` and `cluster run script.lua`
+//! against a real cluster. Values of expressions typed alone are printed; the first error
+//! stops the script with its line number and a non-zero exit.
+
+mod common;
+
+use common::TestEnv;
+use std::io::Write;
+use std::process::Stdio;
+
+/// Runs `cluster repl` with `script` on its standard input; returns (code, stdout, stderr).
+fn repl_stdin(env: &TestEnv, script: &str) -> (i32, String, String) {
+    let mut child = env
+        .command(&["repl"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn cluster repl");
+    // The REPL may exit before reading (no cluster): a broken pipe is fine here.
+    let _ = child.stdin.take().unwrap().write_all(script.as_bytes());
+    let out = child.wait_with_output().expect("repl output");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_script_on_stdin_prints_the_values_of_expressions() {
+    let env = TestEnv::new();
+    env.start("default", 4, &[]);
+    let script = r#"
+rc.ids
+hits = dview:apply_sync("calculate_pi", 100000)
+total = 0; for _, h in ipairs(hits) do total = total + h end; 4 * total / (100000 * #hits)
+dview:push({shared_data = {50, 100}})
+dview:apply_sync("len", Reference("shared_data"))
+dview:pull("shared_data")[1]
+dview:scatter("x", range(0, 10))
+dview:gather("x")
+lview:map_sync("check_prime", {100109100129162907, 100109100129100369})
+rc[0]:apply_sync("echo", 100109100129162907)
+-- a comment line, then a multi-line function
+function twice(x)
+  return 2 * x
+end
+twice(21)
+3.0
+"#;
+    let (code, out, err) = repl_stdin(&env, script);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "{0, 1, 2, 3}");
+    let pi: f64 = lines[1].parse().expect("a number");
+    assert!((pi - std::f64::consts::PI).abs() < 0.05, "{pi}");
+    assert_eq!(lines[2], "{2, 2, 2, 2}");
+    assert_eq!(lines[3], "{50, 100}");
+    assert_eq!(lines[4], "{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}");
+    assert_eq!(lines[5], "{true, false}");
+    assert_eq!(lines[6], "100109100129162907", "integers stay exact");
+    assert_eq!(lines[7], "42");
+    assert_eq!(lines[8], "3.0", "floats keep their point");
+    assert_eq!(lines.len(), 9, "statements print nothing: {out}");
+    assert!(err.trim().is_empty(), "{err}");
+}
+
+#[test]
+fn functions_defined_in_the_session_run_on_the_engines() {
+    let env = TestEnv::new();
+    env.start("default", 2, &[]);
+    let script = r#"
+function sq(x)
+  return x * x
+end
+lview:map_sync(sq, range(0, 10))
+dview:apply_sync(sq, 7)
+offset = 100
+lview:map_sync(function(x) return x + 1 end, {1, 2, 3})
+local_base = 5
+function shifted(x) return sq(x) + local_base end
+dview:execute("local_base = 1000")
+lview:map_sync(shifted, {1, 2})
+"#;
+    let (code, out, err) = repl_stdin(&env, script);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "{0, 1, 4, 9, 16, 25, 36, 49, 64, 81}");
+    assert_eq!(lines[1], "{49, 49}");
+    assert_eq!(lines[2], "{2, 3, 4}");
+    // `sq` travels with `shifted`; globals it reads are the engines' own (as in IPython).
+    assert_eq!(lines[3], "{1001, 1004}");
+}
+
+#[test]
+fn run_stops_at_the_first_error_with_its_line() {
+    let env = TestEnv::new();
+    env.start("default", 2, &[]);
+    let path = env.root().join("job.lua");
+    std::fs::write(
+        &path,
+        "x = 1\nprint('before')\n\nlview:apply_sync('calculate_pi', 1e30)\nprint('after')\n",
+    )
+    .unwrap();
+    let out = env.run(&["run", path.to_str().unwrap()]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let err = out.stderr.as_str();
+    assert!(out.stdout.contains("before"), "{out:?}");
+    assert!(
+        !out.stdout.contains("after"),
+        "nothing runs after the error: {out:?}"
+    );
+    assert!(err.contains("line 4"), "{err}");
+    assert!(
+        err.contains("TypeError: calculate_pi: argument 'n' must be an int"),
+        "{err}"
+    );
+
+    // A Lua error names the file and line; a syntax error the column too.
+    std::fs::write(&path, "y = 2\nlocal t = nil\nt.field = 1\n").unwrap();
+    let err = env
+        .run(&["run", path.to_str().unwrap()])
+        .fails(1)
+        .to_string();
+    assert!(err.contains("job.lua:3:"), "{err}");
+    assert!(err.contains("attempt to index a nil value"), "{err}");
+    std::fs::write(&path, "a = 1\nb = 2 + + 3\n").unwrap();
+    let err = env
+        .run(&["run", path.to_str().unwrap()])
+        .fails(1)
+        .to_string();
+    assert!(err.contains("line 2, column 9"), "{err}");
+    assert!(err.contains("unexpected symbol near '+'"), "{err}");
+}
+
+#[test]
+fn magics_work_in_scripts() {
+    let env = TestEnv::new();
+    env.start("default", 2, &[]);
+    let script = r#"
+dview:push({a = {1, 2, 3}})
+%who
+%engines
+%lsmagic
+%time lview:apply_sync("echo", 5)
+%timeit 1 + 1
+%%px
+y = 5
+print(y * 2)
+
+%result
+help("calculate_pi")
+"#;
+    let (code, out, err) = repl_stdin(&env, script);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("a (list)"), "%who: {out}");
+    let engines: Vec<&str> = out.lines().filter(|l| l.contains(" ago")).collect();
+    assert_eq!(engines.len(), 2, "%engines has one row per engine: {out}");
+    assert!(out.contains("%autopx"), "%lsmagic: {out}");
+    assert!(out.contains("Wall time: "), "%time: {out}");
+    assert!(
+        out.lines().any(|l| l == "5"),
+        "%time shows the value: {out}"
+    );
+    assert!(
+        out.contains("per loop (mean ± std. dev. of 7 runs"),
+        "%timeit: {out}"
+    );
+    let tens: Vec<&str> = out.lines().filter(|l| l.starts_with("[stdout:")).collect();
+    assert_eq!(
+        tens,
+        vec![
+            "[stdout:0] 10",
+            "[stdout:1] 10",
+            "[stdout:0] 10",
+            "[stdout:1] 10"
+        ],
+        "%%px then %result: {out}"
+    );
+    assert!(
+        out.contains("calculate_pi(n: int, seed: int = optional) -> int"),
+        "help: {out}"
+    );
+    // No progress bar or prompt without a terminal.
+    assert!(!out.contains("In ["), "{out}");
+    assert!(!err.contains("tasks"), "{err}");
+}
+
+#[test]
+fn without_a_cluster_it_says_how_to_start_one() {
+    let env = TestEnv::new();
+    let (code, out, err) = repl_stdin(&env, "1 + 1\n");
+    assert_eq!(code, 3, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        err.contains("no cluster is running for profile 'default'"),
+        "{err}"
+    );
+    assert!(err.contains("cluster start"), "{err}");
+    assert!(
+        err.lines().count() <= 3,
+        "a short explanation, not a stack: {err}"
+    );
+}
+
+#[test]
+fn remote_errors_from_many_engines_are_shown_once() {
+    let env = TestEnv::new();
+    env.start("default", 3, &[]);
+    let (code, _out, err) = repl_stdin(&env, "dview:apply_sync('nope')\n");
+    assert_eq!(code, 1, "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("NameError")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains("[engines 0, 1, 2] NameError: unknown function 'nope'"),
+        "{err}"
+    );
+}
