@@ -45,6 +45,8 @@ pub enum Command {
     Engines(EnginesArgs),
     /// Ids of the registered engines, as JSON.
     Ids(ConnArgs),
+    /// The engines of a running cluster: id, host, address, pid, state, tasks, heartbeat.
+    Status(StatusArgs),
     /// Call a function on engines; prints the result(s) as JSON.
     Apply(ApplyArgs),
     /// Call a function on every element of a JSON array; prints the results as JSON.
@@ -57,6 +59,8 @@ pub enum Command {
     Repl(ReplArgs),
     /// Run a REPL script without prompts; stops at the first error with its line.
     Run(RunArgs),
+    /// Measure this machine: latency, task throughput, transfers, the built-ins, startup.
+    Bench(BenchArgs),
     /// Create, list and locate profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -93,6 +97,11 @@ pub struct ControllerArgs {
     /// Largest message accepted, in bytes.
     #[arg(long, default_value_t = protocol::wire::DEFAULT_MAX_MESSAGE_BYTES)]
     pub max_message_bytes: usize,
+    /// Bind the ports and use the key of the profile's existing connection files (left by a
+    /// controller that died), so that engines run with `--reconnect` and running clients
+    /// find the new controller.
+    #[arg(long)]
+    pub reuse: bool,
 }
 
 #[derive(Args, Debug)]
@@ -103,6 +112,11 @@ pub struct StartArgs {
     /// Return once the engines have registered, leaving the cluster running.
     #[arg(long)]
     pub daemon: bool,
+    /// How to start the engines: local processes, over ssh, with mpiexec, or as a Slurm job.
+    #[arg(long, value_enum, default_value_t = Launcher::Local)]
+    pub engines: Launcher,
+    #[command(flatten)]
+    pub launch: LaunchArgs,
     #[command(flatten)]
     pub controller: ControllerArgs,
     #[command(flatten)]
@@ -121,6 +135,45 @@ pub struct ScriptArgs {
     pub memory_limit: usize,
 }
 
+/// Where engines are started by `cluster start`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Launcher {
+    /// One process per engine on this machine.
+    Local,
+    /// `cluster engines` on each of --hosts, over ssh (the engine file copied with scp).
+    Ssh,
+    /// `mpiexec -n N cluster engine ...`.
+    Mpi,
+    /// A Slurm batch job (`sbatch`) whose tasks run `cluster engine` with `srun`.
+    Slurm,
+}
+
+/// Options of the ssh, mpi and slurm launchers.
+#[derive(Args, Debug, Clone)]
+pub struct LaunchArgs {
+    /// ssh: hosts and engine counts, `[user@]host[:count],...` (a host without a count gets -n).
+    #[arg(long, value_delimiter = ',')]
+    pub hosts: Vec<String>,
+    /// ssh: extra options for both ssh and scp, e.g. "-i key -o Port=2222".
+    #[arg(long, allow_hyphen_values = true)]
+    pub ssh_opts: Option<String>,
+    /// ssh, slurm: the `cluster` command on the engine hosts (default: `cluster` for ssh,
+    /// this executable's path for slurm and mpi).
+    #[arg(long)]
+    pub remote_cluster: Option<String>,
+    /// mpi: the mpiexec to run, and extra arguments for it.
+    #[arg(long, default_value = "mpiexec")]
+    pub mpiexec: String,
+    #[arg(long, allow_hyphen_values = true)]
+    pub mpi_args: Option<String>,
+    /// slurm: extra `#SBATCH` lines' options, e.g. "--partition=short --time=01:00:00".
+    #[arg(long, allow_hyphen_values = true)]
+    pub sbatch_args: Option<String>,
+    /// slurm: write and print the batch script, but do not submit it.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 #[derive(Args, Debug)]
 pub struct EngineArgs {
     /// Engine connection file (default: the profile's security/controller-engine.json).
@@ -129,6 +182,10 @@ pub struct EngineArgs {
     /// Seconds to wait for the controller to accept the registration.
     #[arg(long, default_value_t = 10.0)]
     pub timeout: f64,
+    /// When the controller is lost, wait for it to come back (on the same connection file,
+    /// e.g. `cluster controller --reuse`) and register again, instead of exiting.
+    #[arg(long)]
+    pub reconnect: bool,
     #[command(flatten)]
     pub script: ScriptArgs,
 }
@@ -138,6 +195,12 @@ pub struct EnginesArgs {
     /// Number of engines (default: the number of cores).
     #[arg(short = 'n', long)]
     pub n: Option<usize>,
+    #[command(flatten)]
+    pub tunnel: SshArgs,
+    /// Run the engines as threads of this one process instead of one process each
+    /// (light engines for scale tests; a crash takes them all down).
+    #[arg(long)]
+    pub threads: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -195,6 +258,15 @@ pub struct MapArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(Args, Debug)]
 pub struct QueueStatusArgs {
     /// Engines to report on: 'all' or ids such as 0,2.
     #[arg(long, default_value = "all")]
@@ -207,6 +279,39 @@ pub struct QueueStatusArgs {
 pub struct ReplArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+}
+
+/// Reaching the controller through an SSH tunnel (encrypted), for `engines` and `repl`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SshArgs {
+    /// Forward the connection file's ports through `ssh -L` to this `user@host[:port]` (the
+    /// controller's host, or any host that can reach it) and connect through the tunnel.
+    #[arg(long, value_name = "USER@HOST")]
+    pub ssh: Option<String>,
+    /// Extra options for that ssh, e.g. "-i key -o StrictHostKeyChecking=accept-new".
+    #[arg(long, allow_hyphen_values = true, requires = "ssh")]
+    pub ssh_opts: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Number of engines (default: the number of cores).
+    #[arg(short = 'n', long)]
+    pub n: Option<usize>,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Runs of each measurement; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+    /// Smaller workloads, one run each without warm-up: a smoke test, not figures to quote.
+    #[arg(long)]
+    pub quick: bool,
+    /// Internal: serve raw ZeroMQ round trips on this endpoint (the floor measurement).
+    #[arg(long, hide = true)]
+    pub zmq_echo: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -14,6 +14,8 @@ fn repl_exit(code: i32) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts: large frames reuse heap memory instead of fresh mmaps.
+    protocol::alloc::keep_large_buffers();
     let cli = Cli::parse();
     if !matches!(
         cli.command,
@@ -37,16 +39,14 @@ fn main() -> ExitCode {
         Command::Engine(ref a) => cmd::parts::engine(&cli.profile, a),
         Command::Engines(ref a) => cmd::parts::engines(&cli.profile, a),
         Command::Ids(ref a) => cmd::oneshot::ids(&cli.profile, a),
+        Command::Status(ref a) => cmd::oneshot::status(&cli.profile, a),
         Command::Apply(ref a) => cmd::oneshot::apply(&cli.profile, a),
         Command::Map(ref a) => cmd::oneshot::map(&cli.profile, a),
         Command::Functions(ref a) => cmd::oneshot::functions(&cli.profile, a),
         Command::QueueStatus(ref a) => cmd::oneshot::queue_status(&cli.profile, a),
         Command::Profile(ref p) => cmd::profile::run(p),
-        Command::Repl(ref a) => Ok(repl_exit(repl::run(repl::Options {
-            profile: cli.profile.clone(),
-            file: a.conn.file.clone(),
-            script: None,
-        }))),
+        Command::Repl(ref a) => cmd::tunnel::repl(&cli.profile, a),
+        Command::Bench(ref a) => cmd::bench::run(a),
         Command::Run(ref a) => Ok(repl_exit(repl::run(repl::Options {
             profile: cli.profile.clone(),
             file: a.conn.file.clone(),

@@ -33,6 +33,9 @@ pub(crate) fn run(
     } = sockets;
     let mut last_ping = Instant::now();
     let mut lost = false;
+    // Session of the controller whose pings we hear: pings from another session mean it was
+    // replaced (restarted on the same ports), and the tasks it held are gone with it.
+    let mut controller: Option<String> = None;
     while !stop.load(Ordering::Relaxed) {
         let mut items = [
             dealer.as_poll_item(zmq::POLLIN),
@@ -77,7 +80,19 @@ pub(crate) fn run(
         if ready[2] {
             while let Ok(frames) = recv_frames(&ping, zmq::DONTWAIT) {
                 match decoder.decode(frames) {
-                    Ok(_) => last_ping = Instant::now(),
+                    Ok(msg) => {
+                        last_ping = Instant::now();
+                        let session = &msg.header.session;
+                        if controller.as_ref().is_some_and(|known| known != session) {
+                            warn!("the controller at {url} was restarted");
+                            store.set_lost(Some(format!(
+                                "the controller at {url} was restarted; the tasks it held are lost"
+                            )));
+                            store.set_lost(None);
+                            lost = false;
+                        }
+                        controller = Some(session.clone());
+                    }
                     Err(e) => debug!("rejected a heartbeat: {e}"),
                 }
             }

@@ -17,13 +17,16 @@
 mod client;
 mod error;
 mod io;
+mod report;
 mod result;
 mod store;
 mod view;
 
 pub use client::{Client, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};
 pub use error::{ClusterError, ErrorGroup};
+pub use protocol::alloc::keep_large_buffers;
 pub use protocol::messages::{EngineInfo, ErrorKind, FunctionInfo, QueueStatus, TaskError};
 pub use protocol::{EngineId, MsgId, Value};
+pub use report::engines_table;
 pub use result::AsyncResult;
 pub use view::{partition, DirectView, LoadBalancedView, Targets};

@@ -1,94 +1,13 @@
 //! The client library against a real controller and real engines on 127.0.0.1, all in
 //! this process (threads), over real ZeroMQ sockets.
 
-use client::{Client, ClusterError, ErrorKind, Targets, Value};
-use controller::{Controller, ControllerConfig};
-use engine::{Engine, EngineOptions};
-use protocol::{ConnectionInfo, HeartbeatConfig};
+mod support;
+
+use client::{ClusterError, ErrorKind, Targets, Value};
+use engine::EngineOptions;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-struct Cluster {
-    client_info: ConnectionInfo,
-    engine_info: ConnectionInfo,
-    stop: Arc<AtomicBool>,
-    controller: Option<JoinHandle<()>>,
-    engines: Vec<(Arc<AtomicBool>, JoinHandle<()>)>,
-}
-
-impl Cluster {
-    fn start(n: usize) -> Cluster {
-        let cfg = ControllerConfig {
-            heartbeat: HeartbeatConfig {
-                period_ms: 100,
-                misses: 10,
-            },
-            ..Default::default()
-        };
-        let c = Controller::bind(cfg).expect("bind");
-        let client_info = c.client_info().clone();
-        let engine_info = c.engine_info().clone();
-        let stop = Arc::new(AtomicBool::new(false));
-        let s2 = stop.clone();
-        let controller = std::thread::spawn(move || c.run(&s2).expect("controller run"));
-        let mut cl = Cluster {
-            client_info,
-            engine_info,
-            stop,
-            controller: Some(controller),
-            engines: vec![],
-        };
-        for _ in 0..n {
-            cl.add_engine();
-        }
-        cl
-    }
-
-    fn add_engine(&mut self) {
-        self.add_engine_with(EngineOptions::default());
-    }
-
-    fn add_engine_with(&mut self, opts: EngineOptions) {
-        let e = Engine::connect(&self.engine_info, opts).expect("engine connect");
-        let stop = Arc::new(AtomicBool::new(false));
-        let s2 = stop.clone();
-        let h = std::thread::spawn(move || {
-            e.run(&s2).expect("engine run");
-        });
-        self.engines.push((stop, h));
-    }
-
-    fn client(&self) -> Client {
-        Client::from_info(self.client_info.clone(), None, Duration::from_secs(5)).expect("client")
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for (s, _) in &self.engines {
-            s.store(true, Ordering::Relaxed);
-        }
-        for (_, h) in self.engines.drain(..) {
-            let _ = h.join();
-        }
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.controller.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::yield_now();
-        std::thread::park_timeout(Duration::from_millis(5));
-    }
-}
+use support::{wait_for, Cluster};
 
 #[test]
 fn direct_and_balanced_calls_namespaces_and_errors() {

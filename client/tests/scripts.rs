@@ -3,97 +3,17 @@
 //! functions shipped from a Lua state the way the REPL ships them, captured output, abort of
 //! a runaway script, limits, and how errors read.
 
-use client::{Client, ClusterError, ErrorKind, Targets, Value};
-use controller::{Controller, ControllerConfig};
-use engine::{Engine, EngineOptions, ScriptOptions};
+mod support;
+
+use client::{ClusterError, ErrorKind, Targets, Value};
+use engine::ScriptOptions;
 use mlua::Lua;
 use protocol::messages::ScriptFunction;
-use protocol::{ConnectionInfo, HeartbeatConfig};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-struct Cluster {
-    client_info: ConnectionInfo,
-    engine_info: ConnectionInfo,
-    stop: Arc<AtomicBool>,
-    controller: Option<JoinHandle<()>>,
-    engines: Vec<(Arc<AtomicBool>, JoinHandle<()>)>,
-}
-
-impl Cluster {
-    fn start(n: usize, script: ScriptOptions) -> Cluster {
-        let cfg = ControllerConfig {
-            heartbeat: HeartbeatConfig {
-                period_ms: 100,
-                misses: 20,
-            },
-            ..Default::default()
-        };
-        let c = Controller::bind(cfg).expect("bind");
-        let client_info = c.client_info().clone();
-        let engine_info = c.engine_info().clone();
-        let stop = Arc::new(AtomicBool::new(false));
-        let s2 = stop.clone();
-        let controller = std::thread::spawn(move || c.run(&s2).expect("controller run"));
-        let mut cl = Cluster {
-            client_info,
-            engine_info,
-            stop,
-            controller: Some(controller),
-            engines: vec![],
-        };
-        for _ in 0..n {
-            let opts = EngineOptions {
-                script: script.clone(),
-                ..EngineOptions::default()
-            };
-            let e = Engine::connect(&cl.engine_info, opts).expect("engine connect");
-            let stop = Arc::new(AtomicBool::new(false));
-            let s2 = stop.clone();
-            let h = std::thread::spawn(move || {
-                e.run(&s2).expect("engine run");
-            });
-            cl.engines.push((stop, h));
-        }
-        cl
-    }
-
-    fn client(&self) -> Client {
-        let rc = Client::from_info(self.client_info.clone(), None, Duration::from_secs(5))
-            .expect("client");
-        let n = self.engines.len();
-        wait_for(&format!("{n} engines"), || rc.ids().unwrap().len() == n);
-        rc
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for (s, _) in &self.engines {
-            s.store(true, Ordering::Relaxed);
-        }
-        for (_, h) in self.engines.drain(..) {
-            let _ = h.join();
-        }
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.controller.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::park_timeout(Duration::from_millis(5));
-    }
-}
+use support::{wait_for, Cluster};
 
 fn ints(v: impl IntoIterator<Item = i64>) -> Value {
     Value::List(v.into_iter().map(Value::Int).collect())
@@ -132,7 +52,7 @@ impl Cells {
 
 #[test]
 fn execute_runs_in_the_namespace_push_and_pull_use() {
-    let cluster = Cluster::start(2, ScriptOptions::default());
+    let cluster = Cluster::start(2);
     let rc = cluster.client();
     let dview = rc.direct_view(Targets::All).unwrap();
     let mut ns = BTreeMap::new();
@@ -190,7 +110,7 @@ fn execute_runs_in_the_namespace_push_and_pull_use() {
 
 #[test]
 fn functions_shipped_from_a_lua_state_run_on_direct_and_balanced_views() {
-    let cluster = Cluster::start(2, ScriptOptions::default());
+    let cluster = Cluster::start(2);
     let rc = cluster.client();
     let dview = rc.direct_view(Targets::All).unwrap();
     let lview = rc.load_balanced_view();
@@ -242,7 +162,7 @@ fn functions_shipped_from_a_lua_state_run_on_direct_and_balanced_views() {
 
 #[test]
 fn print_output_comes_back_with_each_result() {
-    let cluster = Cluster::start(2, ScriptOptions::default());
+    let cluster = Cluster::start(2);
     let rc = cluster.client();
     let dview = rc.direct_view(Targets::All).unwrap();
     let ar = dview
@@ -281,7 +201,7 @@ fn print_output_comes_back_with_each_result() {
 
 #[test]
 fn abort_stops_a_runaway_script_and_the_engine_serves_the_next_task() {
-    let cluster = Cluster::start(1, ScriptOptions::default());
+    let cluster = Cluster::start(1);
     let rc = cluster.client();
     let view = rc.direct_view(0u32).unwrap();
     let runaway = view.execute_async("while true do end").unwrap();
@@ -325,7 +245,7 @@ fn abort_stops_a_runaway_script_and_the_engine_serves_the_next_task() {
 
 #[test]
 fn errors_read_well_and_are_grouped_across_engines() {
-    let cluster = Cluster::start(
+    let cluster = Cluster::start_scripted(
         2,
         ScriptOptions {
             memory_limit: Some(32 << 20),

@@ -7,9 +7,14 @@
 //!
 //! The loop owns all state (no locks): it polls the sockets, decodes, hands each message to
 //! `state`, and sends what `state` asks for. The poll timeout is the heartbeat tick.
+//!
+//! Every message it rejects (malformed, over the size limit, unsigned, badly signed,
+//! replayed, of the wrong shape, of an unknown type, or from a peer that may not send it) is
+//! logged once, at warn level, as `rejected message: <reason>` with the socket and peer; a
+//! peer whose signature failed is also told so.
 
 use crate::scheduler::{Scheduler, Scheme};
-use crate::state::{Comm, Ident, State, StateConfig};
+use crate::state::{Comm, Ident, PongCheck, State, StateConfig};
 use protocol::auth::{generate_key, Signer};
 use protocol::connection::{ConnectionInfo, FileKind, FORMAT_VERSION};
 use protocol::messages::{
@@ -21,7 +26,10 @@ use protocol::{Header, HeartbeatConfig, Session};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
+
+/// Longest time between two checks for engines silent past the heartbeat deadline.
+const HEARTBEAT_CHECK: Duration = Duration::from_millis(50);
 
 /// How the controller is set up.
 #[derive(Clone, Debug)]
@@ -248,6 +256,10 @@ impl Controller {
         let period = Duration::from_millis(heartbeat.period_ms.max(1));
         let mut next_ping = Instant::now();
         let mut seq: u64 = 0;
+        // Deaths are checked this often, not only once per ping period, so that `ids` lists a
+        // dead engine for at most the heartbeat deadline plus this.
+        let check_every = HEARTBEAT_CHECK.min(period);
+        let mut next_check = Instant::now() + check_every;
         loop {
             let now = Instant::now();
             if stop.load(Ordering::Relaxed) {
@@ -269,10 +281,10 @@ impl Controller {
                 if let Err(e) = sockets.hb_pub.send_multipart(ping.frames, zmq::DONTWAIT) {
                     warn!("cannot publish heartbeat: {e}");
                 }
-                state.check_heartbeats(now, &mut comm);
                 next_ping = now + period;
             }
             let timeout = next_ping
+                .min(next_check)
                 .saturating_duration_since(Instant::now())
                 .min(Duration::from_millis(100));
             let mut items = [
@@ -297,22 +309,32 @@ impl Controller {
                     any |= drain_one(&sockets.hb_pong, "heartbeat", &mut decoder, |msg, ident| {
                         match msg.tagged::<Heartbeat>() {
                             Ok(Heartbeat::Pong(p)) => {
-                                if !state.pong(p.engine_id, Instant::now()) {
-                                    // Declared dead (or from before a restart): say so, so
-                                    // that it stops instead of running unregistered.
-                                    info!(engine = %p.engine_id, "pong from an engine that is not registered; telling it");
-                                    let out = encoder.tagged(
-                                        vec![zmq::Message::from(ident)],
-                                        None,
-                                        &serde_json::json!({}),
-                                        &ControllerToEngine::NotRegistered(Default::default()),
-                                        vec![],
-                                    );
-                                    send(&sockets.hb_pong, out.frames, "not-registered notice");
+                                match state.pong_from(&ident, p.engine_id, Instant::now()) {
+                                    PongCheck::Alive => {}
+                                    PongCheck::NotRegistered => {
+                                        // Declared dead (or from before a restart): say so, so
+                                        // that it stops instead of running unregistered.
+                                        warn!(socket = "heartbeat", peer = %hex_ident(&ident), "rejected message: pong from engine {}, which is not registered; telling it to stop", p.engine_id);
+                                        let out = encoder.tagged(
+                                            vec![zmq::Message::from(ident)],
+                                            None,
+                                            &serde_json::json!({}),
+                                            &ControllerToEngine::NotRegistered(Default::default()),
+                                            vec![],
+                                        );
+                                        send(&sockets.hb_pong, out.frames, "not-registered notice");
+                                    }
+                                    PongCheck::WrongPeer => {
+                                        warn!(socket = "heartbeat", peer = %hex_ident(&ident), "rejected message: pong for engine {} from another peer's connection", p.engine_id)
+                                    }
                                 }
                             }
-                            Ok(other) => debug!("unexpected heartbeat message {other:?}"),
-                            Err(e) => warn!(socket = "heartbeat", "rejected message: {e}"),
+                            Ok(_) => {
+                                warn!(socket = "heartbeat", peer = %hex_ident(&ident), "rejected message: {} is not a heartbeat answer", msg.msg_type().escape_debug())
+                            }
+                            Err(e) => {
+                                warn!(socket = "heartbeat", peer = %hex_ident(&ident), "rejected message: {e}")
+                            }
                         }
                     })?;
                 }
@@ -332,6 +354,7 @@ impl Controller {
                                 if state.is_registered_ident(&ident) {
                                     state.engine_message(ident, &msg.header, m, now, &mut comm)
                                 } else {
+                                    warn!(socket = "engine", peer = %hex_ident(&ident), "rejected message: {} from an engine that is not registered", msg.msg_type().escape_debug());
                                     comm.to_engine(
                                         &ident,
                                         Some(&msg.header),
@@ -339,7 +362,9 @@ impl Controller {
                                     );
                                 }
                             }
-                            Err(e) => warn!(socket = "engine", "rejected message: {e}"),
+                            Err(e) => {
+                                warn!(socket = "engine", peer = %hex_ident(&ident), "rejected message: {e}")
+                            }
                         }
                     })?;
                 }
@@ -356,7 +381,7 @@ impl Controller {
                                 state.client_request(&ident, &msg.header, req, now, &mut comm)
                             }
                             Err(e) => {
-                                warn!(socket = "client", "rejected message: {e}");
+                                warn!(socket = "client", peer = %hex_ident(&ident), "rejected message: {e}");
                                 let reply =
                                     ControllerReply::ErrorReply(protocol::messages::ErrorReply {
                                         message: e.to_string(),
@@ -375,6 +400,13 @@ impl Controller {
             }
             if state.needs_scheduling {
                 state.schedule(Instant::now(), &mut comm);
+            }
+            // After the pongs that arrived are counted, so that a controller that was itself
+            // held up (a busy machine, a debugger) does not declare live engines dead.
+            let now = Instant::now();
+            if now >= next_check {
+                state.check_heartbeats(now, &mut comm);
+                next_check = now + check_every;
             }
         }
     }

@@ -67,6 +67,8 @@ pub struct Engine {
     /// Routing identity on the engine socket.
     pub ident: Ident,
     pub hostname: String,
+    /// Its address on the route to the controller.
+    pub address: String,
     pub pid: u32,
     pub functions: Vec<FunctionInfo>,
     /// Last time anything (pong, reply) arrived from it.
@@ -110,6 +112,7 @@ impl Engine {
         EngineInfo {
             id: self.id,
             hostname: self.hostname.clone(),
+            address: self.address.clone(),
             pid: self.pid,
             state: if n > 0 { "busy" } else { "idle" }.to_string(),
             queued: n.saturating_sub(1),
@@ -139,6 +142,17 @@ struct Task {
     raw: Option<RawParts>,
 }
 
+/// What a pong says about its engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PongCheck {
+    /// A registered engine, on its own control channel.
+    Alive,
+    /// No such engine (declared dead, or registered with a controller before a restart).
+    NotRegistered,
+    /// A registered engine's id, from some other connection: ignored.
+    WrongPeer,
+}
+
 /// Everything the controller knows.
 pub struct State {
     cfg: StateConfig,
@@ -146,7 +160,9 @@ pub struct State {
     engines: BTreeMap<EngineId, Engine>,
     by_ident: HashMap<Ident, EngineId>,
     next_engine: u32,
-    tasks: HashMap<MsgId, Task>,
+    /// Boxed: a task is several hundred bytes (its frames), and a table of 100,000s of
+    /// queued tasks would otherwise double that at each resize.
+    tasks: HashMap<MsgId, Box<Task>>,
     unassigned: VecDeque<MsgId>,
     next_seq: u64,
     assignments: u64,
@@ -201,12 +217,14 @@ impl State {
         let meta: TaskMeta = match msg.metadata() {
             Ok(m) => m,
             Err(e) => {
+                warn!(socket = "client", "rejected message: {e}");
                 let err = failure(ErrorKind::Unroutable, "ProtocolError", e.to_string(), None);
                 comm.task_failed(&client, &header, err);
                 return;
             }
         };
         if self.tasks.contains_key(&header.msg_id) {
+            warn!(socket = "client", msg_id = %header.msg_id, "rejected message: a task with this msg_id is already running");
             let err = failure(
                 ErrorKind::Unroutable,
                 "ProtocolError",
@@ -245,7 +263,7 @@ impl State {
                 comm.forward_task(&engine.ident, msg.raw);
                 self.tasks.insert(
                     header.msg_id.clone(),
-                    Task {
+                    Box::new(Task {
                         seq,
                         client,
                         header,
@@ -253,14 +271,14 @@ impl State {
                         engine: Some(id),
                         assigned_at: Some(now),
                         raw: None,
-                    },
+                    }),
                 );
             }
             None => {
                 self.unassigned.push_back(header.msg_id.clone());
                 self.tasks.insert(
                     header.msg_id.clone(),
-                    Task {
+                    Box::new(Task {
                         seq,
                         client,
                         header,
@@ -270,7 +288,7 @@ impl State {
                         engine: None,
                         assigned_at: None,
                         raw: Some(msg.raw),
-                    },
+                    }),
                 );
                 self.needs_scheduling = true;
             }
@@ -286,6 +304,9 @@ impl State {
         now: Instant,
         comm: &mut impl Comm,
     ) {
+        // Deaths up to this instant first, so that no answer (`ids` above all) lists an
+        // engine that has been silent past the deadline.
+        self.check_heartbeats(now, comm);
         let reply = match req {
             ClientRequest::ConnectRequest(_) => ControllerReply::ConnectReply(ConnectReply {
                 engines: self.engines.values().map(|e| e.info(now)).collect(),
@@ -454,6 +475,7 @@ impl State {
                         id,
                         ident: ident.clone(),
                         hostname: req.hostname,
+                        address: req.address,
                         pid: req.pid,
                         functions: req.functions,
                         last_seen: now,
@@ -482,7 +504,10 @@ impl State {
     /// A `task_reply` from an engine: forward it to the task's client.
     pub fn task_reply(&mut self, ident: &[u8], msg: Received, now: Instant, comm: &mut impl Comm) {
         let Some(&engine_id) = self.by_ident.get(ident) else {
-            debug!("task reply from an unregistered engine; telling it so");
+            warn!(
+                socket = "engine",
+                "rejected message: task reply from an engine that is not registered; telling it so"
+            );
             comm.to_engine(
                 ident,
                 None,
@@ -491,14 +516,14 @@ impl State {
             return;
         };
         let Some(parent) = msg.parent.as_ref() else {
-            warn!(engine = %engine_id, "task reply without a parent header; dropped");
+            warn!(socket = "engine", engine = %engine_id, "rejected message: task reply without a parent header");
             return;
         };
         let msg_id = parent.msg_id.clone();
         match self.tasks.get(&msg_id) {
             Some(t) if t.engine == Some(engine_id) => {}
             _ => {
-                debug!(engine = %engine_id, %msg_id, "reply for a task this engine no longer holds; dropped");
+                warn!(socket = "engine", engine = %engine_id, %msg_id, "rejected message: reply for a task this engine does not hold");
                 return;
             }
         }
@@ -535,6 +560,19 @@ impl State {
                 true
             }
             None => false,
+        }
+    }
+
+    /// A heartbeat answer, checked against the connection it arrived on: an engine's pongs
+    /// come from its own control channel, so one peer cannot keep another engine alive.
+    pub fn pong_from(&mut self, control: &[u8], id: EngineId, now: Instant) -> PongCheck {
+        match self.engines.get_mut(&id) {
+            None => PongCheck::NotRegistered,
+            Some(e) if protocol::wire::control_ident(&e.ident) != control => PongCheck::WrongPeer,
+            Some(e) => {
+                e.last_seen = now;
+                PongCheck::Alive
+            }
         }
     }
 

@@ -15,4 +15,4 @@ pub mod runtime;
 
 pub use namespace::{ScriptOptions, DEFAULT_MEMORY_LIMIT_MB};
 pub use registry::{CallCtx, CancelToken, FnError, Function, Param, ParamType, Registry};
-pub use runtime::{Engine, EngineError, EngineExit, EngineOptions};
+pub use runtime::{serve, Engine, EngineError, EngineExit, EngineOptions, ServeOptions};

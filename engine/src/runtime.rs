@@ -32,6 +32,8 @@ pub struct EngineOptions {
     pub register_timeout: Duration,
     /// What user code may do: memory limit, system access, call depth.
     pub script: ScriptOptions,
+    /// A ZeroMQ context to share with other engines of this process (`None`: a new one).
+    pub context: Option<zmq::Context>,
 }
 
 impl Default for EngineOptions {
@@ -40,6 +42,7 @@ impl Default for EngineOptions {
             registry: crate::builtins::registry(),
             register_timeout: Duration::from_secs(10),
             script: ScriptOptions::default(),
+            context: None,
         }
     }
 }
@@ -71,6 +74,22 @@ pub enum EngineExit {
     /// The controller no longer knows this engine (it was declared dead, or the controller
     /// restarted).
     NotRegistered,
+    /// Heartbeats now come from another controller on the same ports (it was restarted,
+    /// e.g. with `cluster controller --reuse`).
+    ControllerRestarted,
+}
+
+impl EngineExit {
+    /// Whether the controller went away or forgot this engine (as opposed to a requested
+    /// stop): an engine run with `--reconnect` then waits for it and registers again.
+    pub fn lost_controller(self) -> bool {
+        matches!(
+            self,
+            EngineExit::ControllerLost
+                | EngineExit::NotRegistered
+                | EngineExit::ControllerRestarted
+        )
+    }
 }
 
 impl std::fmt::Display for EngineExit {
@@ -80,6 +99,7 @@ impl std::fmt::Display for EngineExit {
             EngineExit::Stopped => "it was stopped",
             EngineExit::ControllerLost => "the controller stopped answering heartbeats",
             EngineExit::NotRegistered => "the controller no longer knows it (declared dead?)",
+            EngineExit::ControllerRestarted => "the controller was restarted",
         })
     }
 }
@@ -95,6 +115,9 @@ struct Shared {
     exit: Mutex<Option<EngineExit>>,
     /// Largest message the controller accepts; bigger results become errors.
     max_bytes: usize,
+    /// The engine's memory limit (`--memory-limit`): binary values pushed to it are held
+    /// outside the Lua state's own accounting, so a task's binary data is checked here.
+    memory_limit: Option<usize>,
 }
 
 /// A bounded set of aborted task ids (ids of tasks that already finished may linger until
@@ -151,10 +174,34 @@ pub struct Engine {
     signer: Signer,
     max_bytes: usize,
     id: EngineId,
+    /// Session of the controller that registered this engine; pings from another session
+    /// mean that controller was replaced.
+    controller_session: String,
     heartbeat: HeartbeatConfig,
     registry: Registry,
     script: ScriptOptions,
     url: String,
+}
+
+/// The local address this host uses to reach `location` (asking the routing table sends
+/// no packet); empty if it cannot be found.
+fn local_address(location: &str) -> String {
+    let target = format!(
+        "{}:9",
+        location.trim_start_matches('[').trim_end_matches(']')
+    );
+    let bind = if location.contains(':') {
+        "[::]:0"
+    } else {
+        "0.0.0.0:0"
+    };
+    std::net::UdpSocket::bind(bind)
+        .and_then(|s| {
+            s.connect(target.as_str())?;
+            s.local_addr()
+        })
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default()
 }
 
 fn hostname() -> String {
@@ -171,7 +218,9 @@ fn hostname() -> String {
 impl Engine {
     /// Connects to the controller in `info` and registers; returns once it has an id.
     pub fn connect(info: &ConnectionInfo, opts: EngineOptions) -> Result<Engine, EngineError> {
-        let ctx = zmq::Context::new();
+        // Engines run as threads of one process (`cluster engines --threads`) share one
+        // context, and so one set of ZeroMQ I/O threads.
+        let ctx = opts.context.clone().unwrap_or_default();
         let session = Arc::new(Session::new());
         let signer = Signer::new(&info.key);
         let encoder = Encoder::new(signer.clone(), session.clone());
@@ -210,6 +259,7 @@ impl Engine {
 
         let request = EngineMessage::RegisterRequest(RegisterRequest {
             hostname: hostname(),
+            address: local_address(&info.location),
             pid: std::process::id(),
             functions: opts.registry.infos(),
             version: protocol::VERSION.to_string(),
@@ -258,6 +308,7 @@ impl Engine {
                         signer,
                         max_bytes: info.max_message_bytes,
                         id: r.engine_id,
+                        controller_session: msg.header.session.clone(),
                         heartbeat: r.heartbeat,
                         registry: opts.registry,
                         script: opts.script,
@@ -292,6 +343,7 @@ impl Engine {
             signer,
             max_bytes,
             id,
+            controller_session,
             heartbeat,
             registry,
             script,
@@ -303,6 +355,7 @@ impl Engine {
             aborted: Mutex::new(AbortedSet::default()),
             exit: Mutex::new(None),
             max_bytes,
+            memory_limit: script.memory_limit,
         });
         let (done_tx, done_rx) = mpsc::channel::<()>();
         let control_thread = {
@@ -313,6 +366,7 @@ impl Engine {
                 encoder: encoder.clone(),
                 shared: shared.clone(),
                 id,
+                controller_session,
                 deadline: heartbeat.deadline(),
                 url,
                 done: done_rx,
@@ -341,6 +395,128 @@ impl Engine {
         let exit = result?;
         info!(engine = %id, "engine stopping: {exit}");
         Ok(exit)
+    }
+}
+
+/// How [`serve`] runs an engine.
+pub struct ServeOptions {
+    /// When the controller is lost (or forgets this engine, or is replaced), wait for a
+    /// controller to answer on the connection file's ports again and register anew, instead
+    /// of returning. The first registration also waits as long as it takes.
+    pub reconnect: bool,
+    /// How often to look for a controller again while waiting.
+    pub retry_every: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            reconnect: false,
+            retry_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Registers and serves until stopped, shut down, or (without `reconnect`) the controller
+/// is lost. `reload` gives the connection information for each (re-)registration: a
+/// controller restarted with `--reuse` has the same ports and key, one restarted without it
+/// has written new files, and re-reading them finds it either way. `options` makes a fresh
+/// [`EngineOptions`] for each registration (each gets a new namespace), and `registered`
+/// is told each id the engine gets.
+pub fn serve(
+    mut reload: impl FnMut() -> Result<ConnectionInfo, String>,
+    mut options: impl FnMut() -> EngineOptions,
+    serve: &ServeOptions,
+    stop: &AtomicBool,
+    mut registered: impl FnMut(EngineId),
+) -> Result<EngineExit, EngineError> {
+    let mut waiting = false;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(EngineExit::Stopped);
+        }
+        let info = match reload() {
+            Ok(info) => info,
+            Err(e) if serve.reconnect => {
+                debug!("cannot read the connection information yet: {e}");
+                pause(stop, serve.retry_every);
+                continue;
+            }
+            Err(e) => return Err(EngineError::Refused(e)),
+        };
+        // While waiting, register only once a controller with this key is heard on these
+        // ports, so that no registration request is left queued for a controller that is
+        // not there (it would register a phantom engine when one comes back).
+        if waiting && !controller_heard(&info, stop, serve.retry_every) {
+            continue;
+        }
+        let mut opts = options();
+        if serve.reconnect {
+            opts.register_timeout = opts.register_timeout.min(serve.retry_every * 10);
+        }
+        match Engine::connect(&info, opts) {
+            Ok(engine) => {
+                let id = engine.id();
+                registered(id);
+                let exit = engine.run(stop)?;
+                if !(serve.reconnect && exit.lost_controller()) {
+                    return Ok(exit);
+                }
+                warn!(engine = %id, controller = %info.url(info.port), "{exit}; waiting for a controller to register with again (--reconnect)");
+                waiting = true;
+            }
+            Err(e @ (EngineError::RegisterTimeout { .. } | EngineError::Connect { .. }))
+                if serve.reconnect =>
+            {
+                if !waiting {
+                    warn!("{e}; waiting for the controller (--reconnect)");
+                }
+                waiting = true;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Waits up to `within` for a signed heartbeat ping from the controller in `info`.
+fn controller_heard(info: &ConnectionInfo, stop: &AtomicBool, within: Duration) -> bool {
+    let ctx = zmq::Context::new();
+    let heard = (|| -> Result<bool, zmq::Error> {
+        let sub = ctx.socket(zmq::SUB)?;
+        sub.set_linger(0)?;
+        sub.set_maxmsgsize(info.max_message_bytes as i64)?;
+        sub.set_subscribe(PING_TOPIC)?;
+        sub.connect(&info.url(info.hb_ping))?;
+        let mut decoder = Decoder::new(Signer::new(&info.key), info.max_message_bytes);
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+            match sub.poll(zmq::POLLIN, 100) {
+                Ok(0) | Err(zmq::Error::EINTR) => continue,
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+            while let Ok(frames) = recv_frames(&sub, zmq::DONTWAIT) {
+                if let Ok(Heartbeat::Ping(_)) =
+                    decoder.decode(frames).and_then(|m| m.tagged::<Heartbeat>())
+                {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    })();
+    heard.unwrap_or(false)
+}
+
+/// Waits `d`, or less if `stop` is set.
+fn pause(stop: &AtomicBool, d: Duration) {
+    let deadline = Instant::now() + d;
+    while !stop.load(Ordering::Relaxed) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::park_timeout(left.min(Duration::from_millis(100)));
     }
 }
 
@@ -402,7 +578,10 @@ fn executor_loop(
             }
         }
     }
-    if exit != EngineExit::NotRegistered && exit != EngineExit::ControllerLost {
+    if exit.lost_controller() {
+        // Nobody will read what is still queued: do not hold the exit for it.
+        let _ = task.set_linger(0);
+    } else {
         let bye = encoder.tagged(
             vec![],
             None,
@@ -441,8 +620,20 @@ fn run_one(
     }
     let started = Instant::now();
     let buffers = msg.take_buffers();
+    let binary: usize = buffers.iter().map(|b| b.len()).sum();
     let outcome = match msg.content::<TaskRequest>() {
+        _ if shared.memory_limit.is_some_and(|limit| binary > limit) => Err(Failure::new(
+            "MemoryError",
+            format!(
+                "the task carries {binary} bytes of binary data, more than this engine's memory limit of {} MiB (--memory-limit)",
+                shared.memory_limit.unwrap_or(0) >> 20
+            ),
+        )),
         Ok(req) => execute(req, &buffers, ns, registry, &shared.cancel),
+        Err(e) if e.to_string().contains("recursion limit exceeded") => Err(Failure::new(
+            "ValueError",
+            "the task's arguments nest lists or maps too deeply (a message is read at most 128 levels deep)",
+        )),
         Err(e) => Err(Failure::new("ProtocolError", e.to_string())),
     };
     drop(buffers);
@@ -479,6 +670,7 @@ struct ControlCtx {
     encoder: Encoder,
     shared: Arc<Shared>,
     id: EngineId,
+    controller_session: String,
     deadline: Duration,
     url: String,
     /// Sent to (or dropped) when the executor has finished.
@@ -516,12 +708,18 @@ fn control_loop(mut c: ControlCtx) {
         let ready = [items[0].is_readable(), items[1].is_readable()];
         if ready[0] {
             while let Ok(frames) = recv_frames(&c.ping, zmq::DONTWAIT) {
-                match c
-                    .decoder
-                    .decode(frames)
-                    .and_then(|m| m.tagged::<Heartbeat>())
-                {
-                    Ok(Heartbeat::Ping(p)) => {
+                let ping = c.decoder.decode(frames).and_then(|m| {
+                    let same = m.header.session == c.controller_session;
+                    m.tagged::<Heartbeat>().map(|h| (h, same))
+                });
+                match ping {
+                    Ok((Heartbeat::Ping(_), false)) => {
+                        if c.shared.exit().is_none() {
+                            warn!(controller = %c.url, "heartbeats come from a new controller: the one this engine registered with was restarted");
+                        }
+                        c.shared.stop(EngineExit::ControllerRestarted);
+                    }
+                    Ok((Heartbeat::Ping(p), true)) => {
                         last_ping = Instant::now();
                         let out = c.encoder.tagged(
                             vec![],

@@ -4,6 +4,7 @@
 //! This crate does no I/O of its own beyond building and splitting ZeroMQ frames; it must
 //! not know about profiles, processes or scheduling.
 
+pub mod alloc;
 pub mod auth;
 pub mod connection;
 pub mod ids;

@@ -121,6 +121,9 @@ pub struct QueueStatus {
 pub struct EngineInfo {
     pub id: EngineId,
     pub hostname: String,
+    /// The engine's address on the route to the controller.
+    #[serde(default)]
+    pub address: String,
     pub pid: u32,
     /// `idle` or `busy`.
     pub state: String,
@@ -397,6 +400,10 @@ pub enum EngineMessage {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct RegisterRequest {
     pub hostname: String,
+    /// The engine's address as seen on the route to the controller (tells hosts apart
+    /// even when they share a hostname).
+    #[serde(default)]
+    pub address: String,
     pub pid: u32,
     pub functions: Vec<FunctionInfo>,
     pub version: String,

@@ -51,7 +51,8 @@ pub enum WireError {
     Auth(#[from] AuthError),
     #[error("invalid header: {0}")]
     Header(serde_json::Error),
-    #[error("invalid {part} of {msg_type}: {error}")]
+    /// `msg_type` is shown quoted and escaped: it comes from the peer.
+    #[error("invalid {part} of {msg_type:?}: {error}")]
     Body {
         msg_type: String,
         part: &'static str,
@@ -155,6 +156,10 @@ impl Received {
     /// once, straight from its frame (no intermediate JSON tree, which would lose serde's
     /// string-to-integer map keys).
     pub fn tagged<T: DeserializeOwned>(&self) -> Result<T, WireError> {
+        // The content is spliced into a document below, so it must be exactly one JSON
+        // value: otherwise `1,"other":2` could add fields of its own to that document.
+        serde_json::from_slice::<serde::de::IgnoredAny>(&self.raw.content)
+            .map_err(|e| self.body_error("content", e))?;
         let tag = serde_json::to_string(&self.header.msg_type).expect("strings serialize");
         let mut doc = Vec::with_capacity(self.raw.content.len() + tag.len() + 32);
         doc.extend_from_slice(b"{\"msg_type\":");

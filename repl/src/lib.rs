@@ -629,23 +629,7 @@ impl Session {
             .client
             .engines()
             .map_err(|e| CellError::Failed(e.to_string(), None))?;
-        println!(
-            "{:>3}  {:<16} {:>8}  {:<5} {:>6} {:>7} {:>7}  last heartbeat",
-            "id", "host", "pid", "state", "queued", "running", "done"
-        );
-        for e in engines {
-            println!(
-                "{:>3}  {:<16} {:>8}  {:<5} {:>6} {:>7} {:>7}  {:.1} s ago",
-                e.id.0,
-                e.hostname,
-                e.pid,
-                e.state,
-                e.queued,
-                e.running,
-                e.completed,
-                e.last_heartbeat_ms as f64 / 1000.0
-            );
-        }
+        println!("{}", client::engines_table(&engines));
         Ok(())
     }
 }

@@ -5,15 +5,14 @@
 //! then stops the cluster in order), with stderr going to the profile's log directory.
 
 use crate::cli::StartArgs;
-use crate::cmd::parts::{controller_config, ensure_not_running, script_flags, READY_LINE};
+use crate::cmd::launch;
+use crate::cmd::parts::{controller_config, ensure_not_running, READY_LINE};
 use crate::util::{cores, EXIT_NO_CLUSTER};
 use anyhow::{bail, Context};
 use client::{Client, ClusterError};
 use profiles::Profile;
-use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -22,17 +21,6 @@ use std::time::{Duration, Instant};
 const CONTROLLER_READY_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long `start` waits for the engines to register.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn log_file(dir: &Path, name: &str) -> anyhow::Result<(std::fs::File, PathBuf)> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join(name);
-    let f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("cannot open log file {}", path.display()))?;
-    Ok((f, path))
-}
 
 fn spawn_part(
     exe: &Path,
@@ -46,19 +34,16 @@ fn spawn_part(
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr);
-    if daemon {
-        // SAFETY: setsid is async-signal-safe; it detaches the child from our terminal
-        // session so that it outlives this process and the terminal.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setsid();
-                Ok(())
-            });
-        }
-    } else {
-        cmd.process_group(0);
-    }
+    launch::detach(&mut cmd, daemon);
     cmd.spawn().context("cannot start a cluster process")
+}
+
+/// Stops a controller we started when the engines could not be (it has none yet).
+fn stop_controller(profile: &str, controller: Child) {
+    if let Ok(rc) = Client::connect(profile) {
+        let _ = rc.shutdown(None, true);
+    }
+    reap(vec![controller], Duration::from_secs(5));
 }
 
 /// The last lines of a log file, to explain why a part failed.
@@ -91,6 +76,9 @@ fn controller_args(profile: &str, a: &StartArgs) -> Vec<String> {
     if let Some(h) = c.hwm {
         v.extend(["--hwm".into(), h.to_string()]);
     }
+    if c.reuse {
+        v.push("--reuse".into());
+    }
     v
 }
 
@@ -98,12 +86,15 @@ pub fn start(profile: &str, a: &StartArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let n = a.n.unwrap_or_else(cores);
     controller_config(&a.controller)?; // validate before starting anything
+    if let Some(warning) = crate::cmd::parts::public_warning(&a.controller.ip) {
+        eprintln!("warning: {warning}");
+    }
     let p = Profile::ensure(profile)?;
     ensure_not_running(&p)?;
     let exe = std::env::current_exe().context("cannot find the cluster executable")?;
 
     // Controller first; it prints one line once its connection files are written.
-    let (err, controller_log) = log_file(&p.log_dir(), "controller.log")?;
+    let (err, controller_log) = launch::log_file(&p.log_dir(), "controller.log")?;
     let mut controller = spawn_part(
         &exe,
         &controller_args(profile, a),
@@ -137,49 +128,67 @@ pub fn start(profile: &str, a: &StartArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let mut engines = Vec::with_capacity(n);
-    for i in 0..n {
-        let (err, _) = log_file(&p.log_dir(), &format!("engine-{i}.log"))?;
-        let mut args: Vec<String> = vec![
-            "--profile".into(),
-            profile.into(),
-            "engine".into(),
-            "--file".into(),
-            p.engine_file().display().to_string(),
-        ];
-        args.extend(script_flags(&a.script));
-        engines.push(spawn_part(&exe, &args, err, Stdio::null(), a.daemon)?);
+    let location = profiles::read_connection_file(&p.engine_file(), protocol::FileKind::Engine)
+        .map(|i| i.location)
+        .unwrap_or_default();
+    let plan = launch::Plan {
+        exe: &exe,
+        profile: &p,
+        n,
+        daemon: a.daemon,
+        script: &a.script,
+        launch: &a.launch,
+        location: &location,
+    };
+    let launched = match launch::launch(a.engines, &plan) {
+        Ok(l) => l,
+        Err(e) => {
+            stop_controller(profile, controller);
+            return Err(e);
+        }
+    };
+    let expected = launched.expected;
+    let mut engines: Vec<Child> = Vec::with_capacity(launched.children.len());
+    let mut logs = Vec::with_capacity(launched.children.len());
+    for (child, log) in launched.children {
+        engines.push(child);
+        logs.push(log);
     }
 
     let rc = Client::connect(profile)?;
     let deadline = Instant::now() + REGISTER_TIMEOUT;
     loop {
         let have = rc.ids()?.len();
-        if have >= n {
+        if have >= expected {
             break;
         }
         if let Some(i) = engines
             .iter_mut()
             .position(|e| matches!(e.try_wait(), Ok(Some(_))))
         {
-            let log = p.log_dir().join(format!("engine-{i}.log"));
             let _ = rc.shutdown(None, true);
+            reap(engines, Duration::from_secs(5));
             bail!(
-                "engine {i} exited before registering; from {}:\n{}",
-                log.display(),
-                tail(&log, 5)
+                "an engine launcher exited before its engines registered; from {}:\n{}",
+                logs[i].display(),
+                tail(&logs[i], 5)
             );
         }
         if Instant::now() > deadline {
             let _ = rc.shutdown(None, true);
+            reap(engines, Duration::from_secs(5));
             bail!(
-                "only {have} of {n} engines registered within {} s; see the logs in {}",
+                "only {have} of {expected} engines registered within {} s; see the logs in {}",
                 REGISTER_TIMEOUT.as_secs(),
                 p.log_dir().display()
             );
         }
         std::thread::park_timeout(Duration::from_millis(5));
     }
+    if let Some(note) = &launched.note {
+        println!("{note}");
+    }
+    let n = expected;
     let took = started.elapsed().as_secs_f64();
     let engines_word = if n == 1 { "engine" } else { "engines" };
     println!(

@@ -1,7 +1,7 @@
 //! One-shot commands for shells and scripts: each connects, does one thing, prints JSON on
 //! stdout, and exits non-zero with one line on stderr when it fails.
 
-use crate::cli::{ApplyArgs, ConnArgs, MapArgs, QueueStatusArgs};
+use crate::cli::{ApplyArgs, ConnArgs, MapArgs, QueueStatusArgs, StatusArgs};
 use crate::util::{print_json, print_json_pretty, UsageError};
 use anyhow::Context;
 use client::{AsyncResult, Client, Targets, Value};
@@ -21,7 +21,22 @@ fn parse_targets(s: &str) -> anyhow::Result<Targets> {
 
 /// Parses a command-line argument as a JSON value.
 fn parse_value(text: &str) -> anyhow::Result<Value> {
+    // Quote at most the start of a long argument in the message.
+    let shown: String = match text.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_string(),
+    };
     Value::from_json_text(text).map_err(|e| match e {
+        protocol::value::ValueError::Json(j) if j.to_string().contains("recursion limit") => {
+            UsageError(format!(
+                "argument {shown:?} nests lists or maps more than 127 levels deep, more than a task may carry"
+            ))
+            .into()
+        }
+        protocol::value::ValueError::Json(_) if text.len() > 60 => UsageError(format!(
+            "argument {shown:?} is not JSON; write numbers as 10 or 2.5, strings in double quotes, lists as '[1,2]'"
+        ))
+        .into(),
         protocol::value::ValueError::Json(_) => UsageError(format!(
             "argument {text:?} is not JSON; write numbers as 10 or 2.5, strings as '\"{text}\"', lists as '[1,2]'"
         ))
@@ -91,6 +106,26 @@ pub fn map(profile: &str, a: &MapArgs) -> anyhow::Result<ExitCode> {
         rc.direct_view(targets)?.map_async(&a.func, items)?
     };
     finish(ar, a.timeout)
+}
+
+pub fn status(profile: &str, a: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let rc = connect(profile, &a.conn)?;
+    let engines = rc.engines()?;
+    if a.json {
+        print_json_pretty(&serde_json::to_value(&engines).context("engines")?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let info = rc.connection_info();
+    println!(
+        "controller {} (pid {}), scheduler {}, {} engine{}",
+        info.url(info.port),
+        info.controller_pid,
+        rc.scheme(),
+        engines.len(),
+        if engines.len() == 1 { "" } else { "s" }
+    );
+    println!("{}", client::engines_table(&engines));
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn functions(profile: &str, conn: &ConnArgs) -> anyhow::Result<ExitCode> {

@@ -5,7 +5,7 @@ use crate::cli::{ControllerArgs, EngineArgs, EnginesArgs, ScriptArgs};
 use crate::util::{cores, stop_flag, UsageError, EXIT_FAILED, EXIT_NO_CLUSTER};
 use anyhow::Context;
 use controller::{Controller, ControllerConfig, Scheme};
-use engine::{Engine, EngineExit, EngineOptions, ScriptOptions};
+use engine::{Engine, EngineError, EngineExit, EngineOptions, ScriptOptions};
 use profiles::Profile;
 use protocol::connection::FileKind;
 use protocol::HeartbeatConfig;
@@ -71,6 +71,24 @@ pub fn ensure_not_running(p: &Profile) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The warning for a controller that listens beyond this host, if `ip` makes it do so.
+pub fn public_warning(ip: &str) -> Option<String> {
+    let loopback = ip == "localhost"
+        || ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback());
+    (!loopback).then(|| {
+        let what = if ip == "*" || ip == "0.0.0.0" || ip == "::" {
+            "all interfaces".to_string()
+        } else {
+            ip.to_string()
+        };
+        format!(
+            "listening on {what}: any host that can reach these ports and holds the key can run code here, and traffic is signed, not encrypted; across an untrusted network keep the default 127.0.0.1 and use `--ssh user@host` on the engines and the REPL"
+        )
+    })
+}
+
 /// Takes the profile's controller lock, or says who holds it.
 fn lock_profile(p: &Profile) -> anyhow::Result<std::fs::File> {
     use std::os::fd::AsRawFd;
@@ -98,18 +116,54 @@ fn lock_profile(p: &Profile) -> anyhow::Result<std::fs::File> {
     Ok(file)
 }
 
+/// `--reuse`: the key and ports of the connection files a previous controller of the
+/// profile left behind.
+fn reuse_connection(p: &Profile, mut cfg: ControllerConfig) -> anyhow::Result<ControllerConfig> {
+    let read = |kind| {
+        let path = p.connection_file(kind);
+        profiles::read_connection_file(&path, kind).map_err(|e| match e {
+            profiles::ProfileError::MissingFile { .. } => UsageError(format!(
+                "--reuse needs the connection files of an earlier controller, and there is none at {}; start without --reuse",
+                path.display()
+            )),
+            other => UsageError(format!("--reuse: {other}")),
+        })
+    };
+    let (client, engine) = (read(FileKind::Client)?, read(FileKind::Engine)?);
+    if client.key != engine.key {
+        return Err(UsageError(format!(
+            "--reuse: the client and engine files in {} have different keys",
+            p.security_dir().display()
+        ))
+        .into());
+    }
+    let pong = engine.hb_pong.ok_or_else(|| {
+        UsageError("--reuse: the engine connection file has no hb_pong port".into())
+    })?;
+    cfg.ports = [client.port, engine.port, engine.hb_ping, pong];
+    cfg.key = Some(engine.key);
+    tracing::info!(
+        ports = ?cfg.ports,
+        "reusing the key and ports of the existing connection files"
+    );
+    Ok(cfg)
+}
+
 pub fn controller(profile: &str, a: &ControllerArgs) -> anyhow::Result<ExitCode> {
     let cfg = controller_config(a)?;
     let p = Profile::ensure(profile)?;
     ensure_not_running(&p)?;
-    if a.ip == "*" || a.ip == "0.0.0.0" {
-        tracing::warn!(
-            "listening on all interfaces: any host that can reach these ports and holds the key can run code here; traffic is signed, not encrypted"
-        );
+    if let Some(warning) = public_warning(&a.ip) {
+        tracing::warn!("{warning}");
     }
     // Held for the life of this process (the kernel drops it when we exit, however we
     // exit): a second controller for the profile cannot start, even in a race.
     let _lock = lock_profile(&p)?;
+    let cfg = if a.reuse {
+        reuse_connection(&p, cfg)?
+    } else {
+        cfg
+    };
     let stop = stop_flag()?;
     let c = Controller::bind(cfg)?;
     p.write_connection(c.client_info())?;
@@ -157,29 +211,95 @@ pub fn engine(profile: &str, a: &EngineArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
-    let info = profiles::read_connection_file(&path, FileKind::Engine)?;
+    // Read once here so that a bad file is one clear error; `serve` reads it again before
+    // each registration (a controller restarted without --reuse writes new ports and key).
+    let first = profiles::read_connection_file(&path, FileKind::Engine)?;
     let stop = stop_flag()?;
-    let opts = EngineOptions {
+    let mut first = Some(first);
+    let reload = || match first.take() {
+        Some(info) => Ok(info),
+        None => profiles::read_connection_file(&path, FileKind::Engine).map_err(|e| e.to_string()),
+    };
+    let options = || EngineOptions {
         register_timeout: Duration::from_secs_f64(a.timeout.max(0.1)),
         script: script_options(&a.script),
         ..EngineOptions::default()
     };
-    let e =
-        Engine::connect(&info, opts).map_err(|e| client::ClusterError::NoCluster(e.to_string()))?;
-    {
+    let serve_opts = engine::ServeOptions {
+        reconnect: a.reconnect,
+        ..Default::default()
+    };
+    let mut id = None;
+    let registered = |new: protocol::EngineId| {
+        id = Some(new);
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "registered as engine {}", e.id());
+        let _ = writeln!(out, "registered as engine {new}");
         let _ = out.flush();
-    }
-    let id = e.id();
-    let exit = e.run(&stop).context("engine failed")?;
+    };
+    let exit =
+        engine::serve(reload, options, &serve_opts, &stop, registered).map_err(|e| match e {
+            EngineError::Refused(_)
+            | EngineError::RegisterTimeout { .. }
+            | EngineError::Connect { .. } => {
+                anyhow::Error::from(client::ClusterError::NoCluster(e.to_string()))
+            }
+            other => anyhow::Error::from(other).context("engine failed"),
+        })?;
     match exit {
         EngineExit::Shutdown | EngineExit::Stopped => Ok(ExitCode::SUCCESS),
         other => {
-            eprintln!("engine {id} stopping: {other}");
+            let id = id.map(|i| format!(" {i}")).unwrap_or_default();
+            eprintln!("engine{id} stopping: {other}");
             Ok(ExitCode::from(EXIT_NO_CLUSTER))
         }
     }
+}
+
+/// `cluster engines --threads`: N engines in this process, sharing one ZeroMQ context.
+fn engine_threads(
+    n: usize,
+    path: &std::path::Path,
+    a: &EngineArgs,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<ExitCode> {
+    let info = profiles::read_connection_file(path, FileKind::Engine)?;
+    let ctx = zmq::Context::new();
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let (info, stop) = (info.clone(), stop.clone());
+            let opts = EngineOptions {
+                register_timeout: Duration::from_secs_f64(a.timeout.max(0.1)),
+                script: script_options(&a.script),
+                context: Some(ctx.clone()),
+                ..EngineOptions::default()
+            };
+            std::thread::spawn(move || -> anyhow::Result<EngineExit> {
+                let e = Engine::connect(&info, opts)?;
+                println!("registered as engine {}", e.id());
+                Ok(e.run(&stop)?)
+            })
+        })
+        .collect();
+    let mut failed = 0;
+    for h in handles {
+        match h.join() {
+            Ok(Ok(EngineExit::Shutdown | EngineExit::Stopped)) => {}
+            Ok(Ok(other)) => {
+                eprintln!("an engine stopped: {other}");
+                failed += 1;
+            }
+            Ok(Err(e)) => {
+                eprintln!("an engine failed: {e:#}");
+                failed += 1;
+            }
+            Err(_) => failed += 1,
+        }
+    }
+    if failed > 0 && !stop.load(Ordering::Relaxed) {
+        eprintln!("{failed} of {n} engines stopped with an error");
+        return Ok(ExitCode::from(EXIT_FAILED));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn engines(profile: &str, a: &EnginesArgs) -> anyhow::Result<ExitCode> {
@@ -201,7 +321,22 @@ pub fn engines(profile: &str, a: &EnginesArgs) -> anyhow::Result<ExitCode> {
         }
         other => other.into(),
     })?;
+    // `--ssh`: the engines connect through a tunnel, with a rewritten copy of the file; the
+    // tunnel lives until this function returns.
+    let tunnel = match &a.tunnel.ssh {
+        Some(_) => Some(crate::cmd::tunnel::open(
+            profile,
+            &path,
+            FileKind::Engine,
+            &a.tunnel,
+        )?),
+        None => None,
+    };
+    let path = tunnel.as_ref().map(|t| t.file.clone()).unwrap_or(path);
     let stop = stop_flag()?;
+    if a.threads {
+        return engine_threads(n, &path, &a.engine, &stop);
+    }
     let exe = std::env::current_exe().context("cannot find the cluster executable")?;
     let mut children = Vec::with_capacity(n);
     for _ in 0..n {
@@ -209,6 +344,7 @@ pub fn engines(profile: &str, a: &EnginesArgs) -> anyhow::Result<ExitCode> {
             .args(["--profile", profile, "engine", "--file"])
             .arg(&path)
             .args(["--timeout", &a.engine.timeout.to_string()])
+            .args(a.engine.reconnect.then_some("--reconnect"))
             .args(script_flags(&a.engine.script))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -167,6 +167,7 @@ fn state(scheme: Scheme) -> State {
 fn register(s: &mut State, w: &Wire, ident: &[u8], now: Instant, c: &mut Recorder) -> EngineId {
     let req = EngineMessage::RegisterRequest(RegisterRequest {
         hostname: "h".into(),
+        address: "10.0.0.1".into(),
         pid: 1,
         functions: vec![],
         version: "0".into(),
@@ -615,4 +616,39 @@ fn nothing_is_prefetched_behind_a_long_running_task() {
     register(&mut s, &w, b"e1", t0, &mut c);
     s.schedule(t0 + Duration::from_secs(10), &mut c);
     assert_eq!(c.tasks_to(b"e1"), 1);
+}
+
+#[test]
+fn pongs_count_only_from_the_engines_own_control_channel() {
+    let (mut s, w, mut c, t0) = (
+        state(Scheme::LeastLoad),
+        Wire::new(),
+        Recorder::default(),
+        Instant::now(),
+    );
+    register(&mut s, &w, b"e0", t0, &mut c);
+    let later = t0 + Duration::from_millis(250);
+    let own = protocol::wire::control_ident(b"e0");
+    let other = protocol::wire::control_ident(b"intruder");
+    // Another connection cannot keep engine 0 alive, nor can anyone answer for an unknown id.
+    assert_eq!(
+        s.pong_from(&other, EngineId(0), later),
+        PongCheck::WrongPeer
+    );
+    assert_eq!(
+        s.pong_from(&own, EngineId(7), later),
+        PongCheck::NotRegistered
+    );
+    s.check_heartbeats(t0 + Duration::from_millis(350), &mut c);
+    assert!(s.engine_ids().is_empty(), "only its own pongs count");
+
+    register(&mut s, &w, b"e1", later, &mut c);
+    let own = protocol::wire::control_ident(b"e1");
+    let id = s.engine_ids()[0];
+    assert_eq!(
+        s.pong_from(&own, id, later + Duration::from_millis(200)),
+        PongCheck::Alive
+    );
+    s.check_heartbeats(later + Duration::from_millis(450), &mut c);
+    assert_eq!(s.engine_ids(), vec![id]);
 }

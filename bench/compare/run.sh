@@ -1,0 +1,17 @@
+#!/bin/sh
+# The side-by-side comparison: cluster, IPython Parallel and Dask, same workloads, same
+# engine count. Makes a virtualenv (bench/compare/.venv, or $VENV) with ipyparallel,
+# dask[distributed] and numpy from PyPI, builds cluster in release mode, and prints one
+# table. Usage: bench/compare/run.sh [-n ENGINES] [--repeats R] [--json PATH]
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+venv=${VENV:-$here/.venv}
+python=${PYTHON:-python3}
+if [ ! -x "$venv/bin/python" ]; then
+    "$python" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --upgrade pip
+"$venv/bin/python" -m pip install --quiet -r "$here/requirements.txt"
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" --bin cluster
+exec "$venv/bin/python" "$here/compare.py" --cluster "$root/target/release/cluster" "$@"

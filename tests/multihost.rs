@@ -1,0 +1,260 @@
+//! A real second host: two network namespaces joined by a veth pair. The controller runs
+//! in one, listening on its veth address; the engine connection file is copied to another
+//! directory and `cluster engines --file` runs in the other namespace. The client sees
+//! engines at both addresses, a load-balanced map uses both, and killing the remote
+//! engines is noticed by heartbeat.
+//!
+//! Needs root and `ip netns` (iproute2); skipped with a message otherwise.
+
+mod common;
+
+use common::{poll, signal, TestEnv, BIN, DEADLINE};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Two namespaces and a veth pair, removed on drop.
+struct Net {
+    a: String,
+    b: String,
+    addr_a: String,
+    addr_b: String,
+    children: Vec<Child>,
+}
+
+impl Net {
+    fn create() -> Option<Net> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: creating network namespaces needs root");
+            return None;
+        }
+        let pid = std::process::id();
+        let a = format!("cla{pid}");
+        let b = format!("clb{pid}");
+        if !ip(&["netns", "add", &a]) {
+            eprintln!("skipped: `ip netns add` is not available here (no iproute2, or no permission for network namespaces)");
+            return None;
+        }
+        let net = Net {
+            addr_a: format!("10.77.{}.1", pid % 250),
+            addr_b: format!("10.77.{}.2", pid % 250),
+            a,
+            b,
+            children: vec![],
+        };
+        let (va, vb) = (format!("va{pid}"), format!("vb{pid}"));
+        let ok = ip(&["netns", "add", &net.b])
+            && ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb])
+            && ip(&["link", "set", &va, "netns", &net.a])
+            && ip(&["link", "set", &vb, "netns", &net.b])
+            && ip(&[
+                "-n",
+                &net.a,
+                "addr",
+                "add",
+                &format!("{}/24", net.addr_a),
+                "dev",
+                &va,
+            ])
+            && ip(&[
+                "-n",
+                &net.b,
+                "addr",
+                "add",
+                &format!("{}/24", net.addr_b),
+                "dev",
+                &vb,
+            ])
+            && ip(&["-n", &net.a, "link", "set", &va, "up"])
+            && ip(&["-n", &net.b, "link", "set", &vb, "up"])
+            && ip(&["-n", &net.a, "link", "set", "lo", "up"])
+            && ip(&["-n", &net.b, "link", "set", "lo", "up"]);
+        assert!(ok, "could not set up the veth pair between the namespaces");
+        Some(net)
+    }
+
+    /// `cluster ARGS` inside namespace `ns`, with `CLUSTER_DIR`.
+    fn cluster(&self, ns: &str, env: &TestEnv, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns, BIN])
+            .args(args)
+            .env("CLUSTER_DIR", env.root())
+            .env_remove("CLUSTER_PROFILE")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, ns: &str, env: &TestEnv, args: &[&str]) -> (bool, String, String) {
+        let out = self
+            .cluster(ns, env, args)
+            .output()
+            .expect("run cluster in a namespace");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn status(&self, env: &TestEnv) -> Vec<serde_json::Value> {
+        let (ok, out, err) = self.run(&self.a, env, &["status", "--json"]);
+        assert!(ok, "status failed: {err}");
+        serde_json::from_str::<serde_json::Value>(&out)
+            .expect("status --json")
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        ip(&["netns", "del", &self.a]);
+        ip(&["netns", "del", &self.b]);
+    }
+}
+
+#[test]
+fn engines_on_a_second_host_join_share_work_and_are_noticed_when_killed() {
+    let Some(mut net) = Net::create() else {
+        return;
+    };
+    let env = TestEnv::new();
+    // The controller, on host A's veth address.
+    let mut controller = net
+        .cluster(
+            &net.a,
+            &env,
+            &[
+                "controller",
+                "--ip",
+                &net.addr_a,
+                "--hb-period",
+                "100",
+                "--hb-misses",
+                "10",
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("controller");
+    let mut line = String::new();
+    BufReader::new(controller.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("controller ready"), "{line:?}");
+    net.children.push(controller);
+    let engine_file = env.engine_file("default");
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&engine_file).unwrap()).unwrap();
+    assert_eq!(
+        info["location"],
+        net.addr_a.as_str(),
+        "the file advertises the veth address"
+    );
+
+    // Two engines on host A, two on host B from a copy of the engine file.
+    let local = net
+        .cluster(&net.a, &env, &["engines", "-n", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    net.children.push(local);
+    let other_host = env.root().join("host-b");
+    std::fs::create_dir_all(&other_host).unwrap();
+    let copy = other_host.join("controller-engine.json");
+    std::fs::copy(&engine_file, &copy).unwrap();
+    let remote = net
+        .cluster(
+            &net.b,
+            &env,
+            &["engines", "-n", "2", "--file", copy.to_str().unwrap()],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let remote_launcher = remote.id();
+    net.children.push(remote);
+
+    let engines = poll(
+        "4 engines from 2 hosts",
+        DEADLINE,
+        || {
+            let e = net.status(&env);
+            (e.len() == 4).then_some(e)
+        },
+        || format!("{:?}", net.status(&env)),
+    );
+    let at = |addr: &str| -> Vec<u64> {
+        engines
+            .iter()
+            .filter(|e| e["address"] == addr)
+            .map(|e| e["pid"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(at(&net.addr_a).len(), 2, "{engines:?}");
+    let remote_pids = at(&net.addr_b);
+    assert_eq!(remote_pids.len(), 2, "{engines:?}");
+
+    // A load-balanced map runs across both hosts.
+    let (ok, out, err) = net.run(
+        &net.a,
+        &env,
+        &[
+            "map",
+            "--lb",
+            "sleep",
+            "[0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "[null,null,null,null,null,null,null,null]");
+    let after = net.status(&env);
+    let done_on = |addr: &str| -> u64 {
+        after
+            .iter()
+            .filter(|e| e["address"] == addr)
+            .map(|e| e["completed"].as_u64().unwrap())
+            .sum()
+    };
+    assert!(
+        done_on(&net.addr_a) > 0 && done_on(&net.addr_b) > 0,
+        "{after:?}"
+    );
+
+    // Host B's engines die (kill -9): the heartbeat notices, they leave the cluster.
+    signal(remote_launcher, libc::SIGKILL);
+    for pid in remote_pids {
+        signal(pid as u32, libc::SIGKILL);
+    }
+    let left = poll(
+        "the remote engines to be declared dead",
+        DEADLINE,
+        || {
+            let e = net.status(&env);
+            (e.len() == 2).then_some(e)
+        },
+        || format!("{:?}", net.status(&env)),
+    );
+    assert!(
+        left.iter().all(|e| e["address"] == net.addr_a.as_str()),
+        "{left:?}"
+    );
+}
