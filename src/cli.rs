@@ -320,6 +320,8 @@ pub struct RunArgs {
     pub script: PathBuf,
     #[command(flatten)]
     pub conn: ConnArgs,
+    #[command(flatten)]
+    pub ssh: SshArgs,
 }
 
 #[derive(Subcommand, Debug)]

@@ -9,10 +9,6 @@ use clap::Parser;
 use cli::{Cli, Command};
 use std::process::ExitCode;
 
-fn repl_exit(code: i32) -> ExitCode {
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
-}
-
 fn main() -> ExitCode {
     // Before any thread starts: large frames reuse heap memory instead of fresh mmaps.
     protocol::alloc::keep_large_buffers();
@@ -45,13 +41,11 @@ fn main() -> ExitCode {
         Command::Functions(ref a) => cmd::oneshot::functions(&cli.profile, a),
         Command::QueueStatus(ref a) => cmd::oneshot::queue_status(&cli.profile, a),
         Command::Profile(ref p) => cmd::profile::run(p),
-        Command::Repl(ref a) => cmd::tunnel::repl(&cli.profile, a),
+        Command::Repl(ref a) => cmd::tunnel::repl(&cli.profile, &a.conn, &a.ssh, None),
         Command::Bench(ref a) => cmd::bench::run(a),
-        Command::Run(ref a) => Ok(repl_exit(repl::run(repl::Options {
-            profile: cli.profile.clone(),
-            file: a.conn.file.clone(),
-            script: Some(a.script.clone()),
-        }))),
+        Command::Run(ref a) => {
+            cmd::tunnel::repl(&cli.profile, &a.conn, &a.ssh, Some(a.script.clone()))
+        }
     };
     match result {
         Ok(code) => code,

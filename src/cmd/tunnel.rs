@@ -154,15 +154,21 @@ pub fn open(profile: &str, path: &Path, kind: FileKind, ssh: &SshArgs) -> anyhow
 }
 
 /// `cluster repl [--ssh user@host]`.
-pub fn repl(profile: &str, a: &crate::cli::ReplArgs) -> anyhow::Result<std::process::ExitCode> {
-    let mut file = a.conn.file.clone();
-    let _tunnel = match &a.ssh.ssh {
+/// `cluster repl` and `cluster run`, through an SSH tunnel when `--ssh` is given.
+pub fn repl(
+    profile: &str,
+    conn: &crate::cli::ConnArgs,
+    ssh: &crate::cli::SshArgs,
+    script: Option<std::path::PathBuf>,
+) -> anyhow::Result<std::process::ExitCode> {
+    let mut file = conn.file.clone();
+    let _tunnel = match ssh.ssh {
         Some(_) => {
             let path = match &file {
                 Some(f) => f.clone(),
                 None => Profile::at(profile)?.client_file(),
             };
-            let t = open(profile, &path, FileKind::Client, &a.ssh)?;
+            let t = open(profile, &path, FileKind::Client, ssh)?;
             file = Some(t.file.clone());
             Some(t)
         }
@@ -171,7 +177,7 @@ pub fn repl(profile: &str, a: &crate::cli::ReplArgs) -> anyhow::Result<std::proc
     let code = repl::run(repl::Options {
         profile: profile.to_string(),
         file,
-        script: None,
+        script,
     });
     Ok(std::process::ExitCode::from(
         u8::try_from(code).unwrap_or(1),
