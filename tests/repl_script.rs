@@ -42,6 +42,8 @@ dview:scatter("x", range(0, 10))
 dview:gather("x")
 lview:map_sync("check_prime", {100109100129162907, 100109100129100369})
 rc[0]:apply_sync("echo", 100109100129162907)
+lview.retries = 1
+lview.retries
 -- a comment line, then a multi-line function
 function twice(x)
   return 2 * x
@@ -60,9 +62,10 @@ twice(21)
     assert_eq!(lines[4], "{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}");
     assert_eq!(lines[5], "{true, false}");
     assert_eq!(lines[6], "100109100129162907", "integers stay exact");
-    assert_eq!(lines[7], "42");
-    assert_eq!(lines[8], "3.0", "floats keep their point");
-    assert_eq!(lines.len(), 9, "statements print nothing: {out}");
+    assert_eq!(lines[7], "1", "lview.retries is settable");
+    assert_eq!(lines[8], "42");
+    assert_eq!(lines[9], "3.0", "floats keep their point");
+    assert_eq!(lines.len(), 10, "statements print nothing: {out}");
     assert!(err.trim().is_empty(), "{err}");
 }
 
