@@ -48,6 +48,10 @@ pub(crate) struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        // Wake the I/O thread from its poll now rather than at its next timeout (100 ms).
+        let outbox = self.outbox.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = outbox.send(&b""[..], zmq::DONTWAIT);
+        drop(outbox);
         if let Some(h) = self.io.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = h.join();
         }

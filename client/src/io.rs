@@ -56,6 +56,10 @@ pub(crate) fn run(
         ];
         if ready[1] {
             while let Ok(frames) = recv_frames(&inbox, zmq::DONTWAIT) {
+                if frames.len() == 1 && frames[0].is_empty() {
+                    // The wake-up `Client` sends when it is dropped: nothing to forward.
+                    continue;
+                }
                 if let Err(e) = dealer.send_multipart(frames, 0) {
                     warn!("cannot send to the controller: {e}");
                 }
