@@ -161,9 +161,10 @@ pub struct LaunchArgs {
     /// this executable's path for slurm and mpi).
     #[arg(long)]
     pub remote_cluster: Option<String>,
-    /// mpi: the mpiexec to run, and extra arguments for it.
+    /// mpi: the mpiexec to run.
     #[arg(long, default_value = "mpiexec")]
     pub mpiexec: String,
+    /// mpi: extra arguments for mpiexec, before `-n`, e.g. "--hostfile hosts".
     #[arg(long, allow_hyphen_values = true)]
     pub mpi_args: Option<String>,
     /// slurm: extra `#SBATCH` lines' options, e.g. "--partition=short --time=01:00:00".
@@ -327,9 +328,48 @@ pub struct RunArgs {
 #[derive(Subcommand, Debug)]
 pub enum ProfileCommand {
     /// Create a profile (its directory, security/, log/ and pid/).
-    Create { name: String },
+    Create {
+        /// The profile's name: letters, digits, '-', '_' and '.'.
+        name: String,
+    },
     /// List profiles.
     List(JsonFlag),
     /// Print a profile's directory.
-    Locate { name: String },
+    Locate {
+        /// The profile's name.
+        name: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every subcommand and every option says what it is for in `--help`.
+    #[test]
+    fn every_command_and_option_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            if cmd.get_about().is_none() && !path.is_empty() {
+                missing.push(format!("command `{path}`"));
+            }
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                if help.trim().is_empty() {
+                    missing.push(format!("`{path}` argument `{id}`"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                walk(sub, name.trim(), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:?}");
+    }
 }
