@@ -126,8 +126,10 @@ fn ctrl_c_stops_a_wait_but_not_the_session_or_the_task() {
     p.exp_string("Out[4]: true, false").unwrap();
     // Ctrl-C also stops a local loop, and abandons a half-typed line.
     p.exp_string("In [5]: ").unwrap();
-    // (Ctrl-C is pressed once the cell runs: before that the editor would read it as a key.)
-    p.send_line("print(\"looping\") while true do end").unwrap();
+    // (Ctrl-C is pressed once the cell runs: before that the editor would read it as a key.
+    // The echo of the typed line must not match what the cell prints, hence the `..`.)
+    p.send_line("print(\"loop\" .. \"ing\") while true do end")
+        .unwrap();
     p.exp_string("looping").unwrap();
     p.send_control('c').unwrap();
     p.exp_string("KeyboardInterrupt").unwrap();
