@@ -222,5 +222,25 @@ fn a_1_gib_push_is_refused_clearly() {
             .unwrap(),
         Value::Int(1 << 20)
     );
-    eprintln!("1 GiB push: refused in the client under the 256 MiB limit, by the engine under a 64 MiB memory limit");
+    // Binary values count against the limit together, not one task at a time.
+    let blob = |name: &str| BTreeMap::from([(name.to_string(), Value::bytes(vec![2u8; 25 << 20]))]);
+    view.push(blob("a")).unwrap();
+    view.push(blob("a")).unwrap();
+    // 1 + 25 + 25 MiB held, one of them replaced: b fits once the engine frees that one.
+    view.push(blob("b")).unwrap();
+    let err = view.push(blob("c")).unwrap_err().to_string();
+    assert!(err.contains("MemoryError"), "{err}");
+    assert!(
+        err.contains("already holds 51.0 MiB of binary values"),
+        "{err}"
+    );
+    assert!(err.contains("(x = nil)"), "{err}");
+    view.execute("a = nil").unwrap();
+    view.push(blob("c")).unwrap();
+    assert_eq!(
+        view.apply_sync("len", vec![Value::reference("c")]).unwrap(),
+        Value::Int(25 << 20)
+    );
+    still_serving(&rc, &big.engine_pids);
+    eprintln!("1 GiB push: refused in the client under the 256 MiB limit, by the engine under a 64 MiB memory limit; 25 MiB pushes held together over it refused too");
 }

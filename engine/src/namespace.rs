@@ -21,7 +21,9 @@ use crate::registry::{CallCtx, CancelToken, Function as Builtin, Registry};
 use mlua::{HookTriggers, Lua, MultiValue, Table, VmState};
 use protocol::messages::ScriptFunction;
 use protocol::Value;
-use script::convert::{from_lua, is_null, new_map, null, to_lua, BytesMode, LuaBytes, Reference};
+use script::convert::{
+    from_lua, is_null, new_map, null, to_lua, BinaryHeld, BytesMode, LuaBytes, Reference,
+};
 use script::lex;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -228,7 +230,15 @@ pub struct Namespace {
     cache: HashMap<String, Compiled>,
     clock: u64,
     opts: ScriptOptions,
+    /// Bytes held by binary values (outside Lua's allocator and its memory limit).
+    binary: BinaryHeld,
+    /// `binary` after the last garbage collection.
+    binary_after_gc: usize,
 }
+
+/// Binary values may grow by this much beyond twice what the last collection left before
+/// the namespace collects garbage (Lua's collector does not see their size).
+const BINARY_SLACK: usize = 64 << 20;
 
 impl Namespace {
     /// A fresh state with the registry's built-ins, stopped by `cancel`.
@@ -305,6 +315,7 @@ impl Namespace {
         if let Some(limit) = opts.memory_limit {
             lua.set_memory_limit(limit.max(lua.used_memory() + (1 << 20)))?;
         }
+        let binary = BinaryHeld::install(&lua);
         Ok(Namespace {
             lua,
             ns,
@@ -316,7 +327,65 @@ impl Namespace {
             cache: HashMap::new(),
             clock: 0,
             opts: opts.clone(),
+            binary,
+            binary_after_gc: 0,
         })
+    }
+
+    /// Bytes held by the namespace's binary values, including unreferenced ones the
+    /// garbage collector has not freed yet.
+    pub fn binary_held(&self) -> usize {
+        self.binary.bytes()
+    }
+
+    /// Checks, before a task that carries `incoming` bytes of binary data runs, that they
+    /// fit under the memory limit beside the binary values already held (which Lua's own
+    /// limit does not count), collecting garbage first if they would not.
+    pub fn admit_binary(&mut self, incoming: usize) -> Result<(), Failure> {
+        let Some(limit) = self.opts.memory_limit else {
+            return Ok(());
+        };
+        if incoming.saturating_add(self.binary.bytes()) > limit {
+            self.collect_garbage();
+        }
+        let held = self.binary.bytes();
+        if incoming.saturating_add(held) <= limit {
+            return Ok(());
+        }
+        let mib = |b: usize| b as f64 / f64::from(1u32 << 20);
+        Err(Failure::new(
+            "MemoryError",
+            if held == 0 {
+                format!(
+                    "the task carries {incoming} bytes of binary data, more than this engine's memory limit of {} MiB (--memory-limit)",
+                    limit >> 20
+                )
+            } else {
+                format!(
+                    "the task carries {:.1} MiB of binary data and the namespace already holds {:.1} MiB of binary values: over this engine's memory limit of {} MiB (--memory-limit); free names you no longer need (x = nil)",
+                    mib(incoming),
+                    mib(held),
+                    limit >> 20
+                )
+            },
+        ))
+    }
+
+    /// After a task: frees binary values nothing references any more once they have piled
+    /// up. Lua's collector paces itself by the memory it allocates, and a binary value is a
+    /// few dozen bytes to it however big its buffer, so replaced pushes would otherwise
+    /// stay in memory until unrelated allocations trigger a cycle.
+    pub fn tidy(&mut self) {
+        if self.binary.bytes() > self.binary_after_gc.saturating_mul(2) + BINARY_SLACK {
+            self.collect_garbage();
+        }
+    }
+
+    fn collect_garbage(&mut self) {
+        // Userdata are finalized (their buffers dropped) in the cycle that finds them
+        // unreachable.
+        let _ = self.lua.gc_collect();
+        self.binary_after_gc = self.binary.bytes();
     }
 
     /// How many compiled shipped functions are cached.
@@ -938,6 +1007,61 @@ mod tests {
             &ScriptOptions::default(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn binary_values_count_against_the_memory_limit_and_replaced_ones_are_freed() {
+        let mib = 1usize << 20;
+        let mut n = Namespace::new(
+            &crate::builtins::registry(),
+            Arc::new(CancelToken::new()),
+            &ScriptOptions {
+                memory_limit: Some(100 * mib),
+                ..ScriptOptions::default()
+            },
+        )
+        .unwrap();
+        let blob = |len: usize| Value::bytes(vec![1u8; len]);
+        // The same name pushed again and again: each time the namespace makes room by
+        // freeing the value it replaced.
+        for _ in 0..10 {
+            n.admit_binary(40 * mib).unwrap();
+            n.push(vec![("x".into(), blob(40 * mib))]).unwrap();
+            n.tidy();
+            assert!(n.binary_held() <= 80 * mib, "{}", n.binary_held());
+        }
+        assert!(n.binary_held() >= 40 * mib);
+        // A second name that does not fit beside the first is refused, saying why.
+        n.admit_binary(40 * mib).unwrap();
+        n.push(vec![("y".into(), blob(40 * mib))]).unwrap();
+        let e = n.admit_binary(40 * mib).unwrap_err();
+        assert_eq!(e.ename, "MemoryError");
+        assert!(e.evalue.contains("already holds 80.0 MiB"), "{}", e.evalue);
+        assert!(e.evalue.contains("memory limit of 100 MiB"), "{}", e.evalue);
+        // Freeing a name makes room again.
+        n.execute("x = nil").unwrap();
+        n.admit_binary(40 * mib).unwrap();
+        assert_eq!(n.binary_held(), 40 * mib);
+        // More than the whole limit at once.
+        let e = n.admit_binary(200 * mib).unwrap_err();
+        assert!(e.evalue.contains("memory limit of 100 MiB"), "{}", e.evalue);
+    }
+
+    #[test]
+    fn unreferenced_binary_values_are_collected_once_they_pile_up() {
+        let mut n = ns();
+        let chunk = 16usize << 20;
+        for _ in 0..40 {
+            n.push(vec![("x".into(), Value::bytes(vec![0u8; chunk]))])
+                .unwrap();
+            n.tidy();
+        }
+        // 640 MiB were pushed; only one value is referenced.
+        assert!(
+            n.binary_held() <= 2 * chunk + BINARY_SLACK,
+            "{} bytes held",
+            n.binary_held()
+        );
     }
 
     #[test]

@@ -115,9 +115,6 @@ struct Shared {
     exit: Mutex<Option<EngineExit>>,
     /// Largest message the controller accepts; bigger results become errors.
     max_bytes: usize,
-    /// The engine's memory limit (`--memory-limit`): binary values pushed to it are held
-    /// outside the Lua state's own accounting, so a task's binary data is checked here.
-    memory_limit: Option<usize>,
 }
 
 /// A bounded set of aborted task ids (ids of tasks that already finished may linger until
@@ -355,7 +352,6 @@ impl Engine {
             aborted: Mutex::new(AbortedSet::default()),
             exit: Mutex::new(None),
             max_bytes,
-            memory_limit: script.memory_limit,
         });
         let (done_tx, done_rx) = mpsc::channel::<()>();
         let control_thread = {
@@ -622,14 +618,10 @@ fn run_one(
     let buffers = msg.take_buffers();
     let binary: usize = buffers.iter().map(|b| b.len()).sum();
     let outcome = match msg.content::<TaskRequest>() {
-        _ if shared.memory_limit.is_some_and(|limit| binary > limit) => Err(Failure::new(
-            "MemoryError",
-            format!(
-                "the task carries {binary} bytes of binary data, more than this engine's memory limit of {} MiB (--memory-limit)",
-                shared.memory_limit.unwrap_or(0) >> 20
-            ),
-        )),
-        Ok(req) => execute(req, &buffers, ns, registry, &shared.cancel),
+        Ok(req) => match ns.admit_binary(binary) {
+            Ok(()) => execute(req, &buffers, ns, registry, &shared.cancel),
+            Err(failure) => Err(failure),
+        },
         Err(e) if e.to_string().contains("recursion limit exceeded") => Err(Failure::new(
             "ValueError",
             "the task's arguments nest lists or maps too deeply (a message is read at most 128 levels deep)",
@@ -637,6 +629,7 @@ fn run_one(
         Err(e) => Err(Failure::new("ProtocolError", e.to_string())),
     };
     drop(buffers);
+    ns.tidy();
     let stdout = ns.take_output();
     *shared.current.lock().unwrap_or_else(|e| e.into_inner()) = None;
     let duration_us = started.elapsed().as_micros() as u64;

@@ -17,6 +17,8 @@ use bytes::Bytes;
 use mlua::{AnyUserData, LightUserData, Lua, MetaMethod, Table, UserData, UserDataMethods};
 use protocol::Value;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// How deep a table may nest before conversion gives up (this also stops cycles).
 pub const MAX_DEPTH: usize = 100;
@@ -63,7 +65,67 @@ impl UserData for Reference {
 
 /// Binary data held by Lua without copying ([`BytesMode::UserData`]).
 #[derive(Debug, Clone)]
-pub struct LuaBytes(pub Bytes);
+pub struct LuaBytes(
+    pub Bytes,
+    // Kept for its `Drop`, which takes the value out of its state's count.
+    #[allow(dead_code)] Option<Held>,
+);
+
+/// How many bytes the binary values alive in one Lua state hold. Their buffers live outside
+/// Lua's allocator, so neither the state's memory limit nor its garbage collector sees them;
+/// an engine installs a count ([`BinaryHeld::install`]) to check its memory limit against
+/// them and to collect garbage when values it no longer references pile up.
+#[derive(Debug, Clone, Default)]
+pub struct BinaryHeld(Arc<AtomicUsize>);
+
+impl BinaryHeld {
+    /// Starts counting the binary values made in `lua` from now on.
+    pub fn install(lua: &Lua) -> BinaryHeld {
+        let held = BinaryHeld::default();
+        lua.set_app_data(held.clone());
+        held
+    }
+
+    /// Bytes held by the binary values alive now (values that are no longer referenced
+    /// count until the garbage collector frees them).
+    pub fn bytes(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// One binary value's share of a [`BinaryHeld`] count, given back when the value is freed.
+#[derive(Debug)]
+struct Held {
+    count: BinaryHeld,
+    len: usize,
+}
+
+impl Held {
+    fn new(count: BinaryHeld, len: usize) -> Held {
+        count.0.fetch_add(len, Ordering::Relaxed);
+        Held { count, len }
+    }
+}
+
+impl Clone for Held {
+    fn clone(&self) -> Held {
+        Held::new(self.count.clone(), self.len)
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.count.0.fetch_sub(self.len, Ordering::Relaxed);
+    }
+}
+
+/// A `bytes` userdata over `b`, counted if the state counts its binary values.
+fn bytes_userdata(lua: &Lua, b: &Bytes) -> mlua::Result<AnyUserData> {
+    let held = lua
+        .app_data_ref::<BinaryHeld>()
+        .map(|count| Held::new(count.clone(), b.len()));
+    lua.create_userdata(LuaBytes(b.clone(), held))
+}
 
 impl UserData for LuaBytes {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
@@ -148,7 +210,7 @@ fn inner_to_lua(lua: &Lua, v: &Value, mode: BytesMode, top: bool) -> mlua::Resul
         Value::Str(s) => mlua::Value::String(lua.create_string(s)?),
         Value::Bytes(b) => match mode {
             BytesMode::LuaString => mlua::Value::String(lua.create_string(b)?),
-            BytesMode::UserData => mlua::Value::UserData(lua.create_userdata(LuaBytes(b.clone()))?),
+            BytesMode::UserData => mlua::Value::UserData(bytes_userdata(lua, b)?),
         },
         Value::List(items) => {
             let t = lua.create_table_with_capacity(items.len(), 0)?;

@@ -469,9 +469,9 @@ impl Measure<'_> {
             let t = Instant::now();
             dview.push(BTreeMap::from([("bench_data".to_string(), data.clone())]))?;
             let rate = total_mb / t.elapsed().as_secs_f64();
-            // Untimed: an engine frees the value a push replaced only when its Lua state
-            // collects garbage, which a few pushes of big values do not trigger; without
-            // this, every push would land in fresh (page-faulting) memory.
+            // Untimed: free the value this push replaced now, so that every timed push
+            // starts from the same memory (an engine also collects by itself, but only
+            // once replaced values pile up, which would land inside some timed runs).
             dview.execute("collectgarbage()")?;
             Ok(rate)
         })?;
