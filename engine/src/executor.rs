@@ -5,7 +5,7 @@
 //! by an earlier `execute`), then in the registry; shipped functions are compiled by the
 //! namespace. Registry functions called by name run natively, without Lua.
 
-use crate::registry::{CallCtx, CallError, CancelToken, Registry};
+use crate::registry::{panic_message, CallCtx, CallError, CancelToken, Registry};
 use bytes::Bytes;
 use protocol::messages::{FuncRef, TaskRequest};
 use protocol::Value;
@@ -118,17 +118,10 @@ pub fn execute(
 fn guarded(func: &str, call: impl FnOnce() -> Result<Value, CallError>) -> Result<Value, Failure> {
     match catch_unwind(AssertUnwindSafe(call)) {
         Ok(r) => r.map_err(Failure::from),
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_string());
-            Err(Failure::new(
-                "RuntimeError",
-                format!("{func} panicked: {msg}"),
-            ))
-        }
+        Err(panic) => Err(Failure::new(
+            "RuntimeError",
+            format!("{func} panicked: {}", panic_message(&*panic)),
+        )),
     }
 }
 

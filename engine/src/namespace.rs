@@ -17,7 +17,7 @@
 //!
 //! This module knows nothing of sockets; `executor` decides what a task does with it.
 
-use crate::registry::{CallCtx, CancelToken, Function as Builtin, Registry};
+use crate::registry::{panic_message, CallCtx, CancelToken, Function as Builtin, Registry};
 use mlua::{HookTriggers, Lua, MultiValue, Table, VmState};
 use protocol::messages::ScriptFunction;
 use protocol::Value;
@@ -762,14 +762,10 @@ fn builtin(lua: &Lua, f: Builtin, cancel: Arc<CancelToken>) -> mlua::Result<mlua
         match catch_unwind(AssertUnwindSafe(|| (f.body)(&ctx, &vals))) {
             Ok(Ok(v)) => to_lua(lua, &v, BytesMode::UserData),
             Ok(Err(e)) => Err(raise(e.ename(), e.to_string())),
-            Err(panic) => {
-                let msg = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_string());
-                Err(raise("RuntimeError", format!("{} panicked: {msg}", f.name)))
-            }
+            Err(panic) => Err(raise(
+                "RuntimeError",
+                format!("{} panicked: {}", f.name, panic_message(&*panic)),
+            )),
         }
     })
 }
