@@ -5,112 +5,29 @@
 
 mod common;
 
-use common::{wait_gone, TestEnv, BIN, FAST_HB};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use common::sshd::Sshd;
+use common::{find_program, wait_gone, TestEnv, BIN, FAST_HB};
 
 fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-/// A private sshd on 127.0.0.1 accepting one key for root; killed on drop.
-struct Sshd {
-    child: Child,
-    port: u16,
-    key: PathBuf,
-}
-
-impl Sshd {
-    fn start(dir: &Path) -> Option<Sshd> {
-        let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd"]
-            .into_iter()
-            .find(|p| Path::new(p).exists());
-        let Some(sshd) = sshd else {
-            eprintln!("skipped: no sshd here (apt-get install openssh-server)");
-            return None;
-        };
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 || !have("ssh") || !have("scp") || !have("ssh-keygen") {
-            eprintln!("skipped: the ssh test needs root, ssh, scp and ssh-keygen");
-            return None;
-        }
-        let keygen = |name: &str| {
-            let ok = Command::new("ssh-keygen")
-                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-                .arg(dir.join(name))
-                .status()
-                .unwrap()
-                .success();
-            assert!(ok, "ssh-keygen");
-        };
-        keygen("host_key");
-        keygen("user_key");
-        std::fs::copy(dir.join("user_key.pub"), dir.join("authorized_keys")).unwrap();
-        std::fs::create_dir_all("/run/sshd").unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {dir}/host_key\nAuthorizedKeysFile {dir}/authorized_keys\n\
-             PermitRootLogin yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
-             StrictModes no\nPidFile {dir}/sshd.pid\nLogLevel ERROR\nSubsystem sftp internal-sftp\n",
-            dir = dir.display()
-        );
-        std::fs::write(dir.join("sshd_config"), config).unwrap();
-        let child = Command::new(sshd)
-            .args(["-D", "-e", "-f"])
-            .arg(dir.join("sshd_config"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
-            .spawn()
-            .expect("start sshd");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "sshd did not start listening");
-            std::thread::park_timeout(Duration::from_millis(10));
-        }
-        Some(Sshd {
-            child,
-            port,
-            key: dir.join("user_key"),
-        })
-    }
-
-    fn opts(&self) -> String {
-        format!(
-            "-i {} -o Port={} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
-            self.key.display(),
-            self.port
-        )
-    }
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    find_program(program).is_some()
 }
 
 #[test]
 fn ssh_copies_the_engine_file_and_starts_engines_on_the_host() {
-    let env = TestEnv::new();
-    let ssh_dir = env.root().join("ssh");
-    std::fs::create_dir_all(&ssh_dir).unwrap();
-    let Some(sshd) = Sshd::start(&ssh_dir) else {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: the ssh launcher test logs in as root, so it needs root");
         return;
+    }
+    let sshd = match Sshd::start() {
+        Ok(s) => s,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
     };
-    let opts = sshd.opts();
+    let env = TestEnv::new();
+    let opts = format!("{} -o Port={}", sshd.opts(), sshd.port());
     let mut args = vec![
         "start",
         "-n",

@@ -8,12 +8,11 @@
 mod common;
 mod reliability_common;
 
+use common::sshd::Sshd;
 use common::{mode_of, write_with_mode, TestEnv};
 use reliability_common::{client, start};
 use serde_json::Value as Json;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
 fn read_json(path: &Path) -> Json {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -128,114 +127,6 @@ fn security_defaults_hold_on_a_real_cluster() {
 }
 
 // ---------------------------------------------------------------- SSH
-
-fn find_program(name: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.extend(["/usr/sbin", "/usr/bin", "/sbin"].map(PathBuf::from));
-    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
-}
-
-fn run_ok(cmd: &mut Command) {
-    let out = cmd.output().expect("run");
-    assert!(out.status.success(), "{cmd:?}: {out:?}");
-}
-
-/// A private sshd on 127.0.0.1 that accepts one key for the current user.
-struct Sshd {
-    child: std::process::Child,
-    port: u16,
-    dir: tempfile::TempDir,
-    user: String,
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Sshd {
-    fn start() -> Result<Sshd, String> {
-        let sshd = find_program("sshd").ok_or("no sshd (apt-get install openssh-server)")?;
-        find_program("ssh").ok_or("no ssh client (apt-get install openssh-client)")?;
-        let keygen = find_program("ssh-keygen").ok_or("no ssh-keygen")?;
-        let dir = tempfile::Builder::new()
-            .prefix("cluster-sshd-")
-            .tempdir()
-            .unwrap();
-        let d = dir.path();
-        for key in ["host_key", "user_key"] {
-            run_ok(
-                Command::new(&keygen)
-                    .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-                    .arg(d.join(key)),
-            );
-        }
-        std::fs::copy(d.join("user_key.pub"), d.join("authorized_keys")).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nAuthorizedKeysFile {ak}\n\
-             PidFile {pid}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n\
-             KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nAllowTcpForwarding yes\n\
-             PermitRootLogin prohibit-password\nLogLevel VERBOSE\n",
-            hk = d.join("host_key").display(),
-            ak = d.join("authorized_keys").display(),
-            pid = d.join("sshd.pid").display(),
-        );
-        std::fs::write(d.join("sshd_config"), config).unwrap();
-        // sshd wants its privilege-separation directory.
-        let _ = std::fs::create_dir_all("/run/sshd");
-        let log = std::fs::File::create(d.join("sshd.log")).unwrap();
-        let child = Command::new(&sshd)
-            .args(["-D", "-e", "-f"])
-            .arg(d.join("sshd_config"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", sshd.display()))?;
-        let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout)
-            .unwrap()
-            .trim()
-            .to_string();
-        let mut s = Sshd {
-            child,
-            port,
-            dir,
-            user,
-        };
-        let up = reliability_common::within(Duration::from_secs(10), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        if up.is_none() || s.child.try_wait().ok().flatten().is_some() {
-            let log = std::fs::read_to_string(s.dir.path().join("sshd.log")).unwrap_or_default();
-            return Err(format!("sshd did not start: {log}"));
-        }
-        Ok(s)
-    }
-
-    fn destination(&self) -> String {
-        format!("{}@127.0.0.1:{}", self.user, self.port)
-    }
-
-    fn opts(&self) -> String {
-        format!(
-            "-i {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
-            self.dir.path().join("user_key").display()
-        )
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
-    }
-}
 
 /// ssh processes (our children's) whose command line forwards to `port`.
 fn ssh_forwarding(env: &TestEnv, port: u16) -> Vec<u32> {
@@ -379,6 +270,6 @@ fn engines_and_the_repl_connect_through_an_ssh_tunnel() {
     );
     eprintln!(
         "engines and the REPL reached the controller through ssh -L on 127.0.0.1:{}",
-        sshd.port
+        sshd.port()
     );
 }

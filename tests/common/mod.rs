@@ -16,6 +16,8 @@
 
 #![allow(dead_code)]
 
+pub mod sshd;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::OpenOptionsExt;
@@ -33,6 +35,15 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 
 /// Heartbeat flags that make death detection take about a second.
 pub const FAST_HB: [&str; 4] = ["--hb-period", "100", "--hb-misses", "10"];
+
+/// `name` on the PATH or in the system directories (where Debian puts sshd).
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.extend(["/usr/sbin", "/usr/bin", "/sbin"].map(PathBuf::from));
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+}
 
 /// Polls `cond` until it returns `Some`, or fails after `timeout` with `what` and the last
 /// state `describe` reports.
