@@ -9,7 +9,7 @@ mod reliability_common;
 
 use client::{AsyncResult, ClusterError, ErrorKind, Value};
 use common::TestEnv;
-use reliability_common::{client, heavy, kill9, start, start_hb, within, Rng, HB_DEADLINE};
+use reliability_common::{client, heavy, kill9, start, within, Rng, HB_DEADLINE};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
@@ -317,7 +317,7 @@ fn a_replacement_engine_registers_with_a_new_id_and_takes_load_at_once() {
 fn stuck_engine(busy_for: Duration, hb: &[&str]) {
     let _heavy = heavy();
     let env = TestEnv::new();
-    let c = start_hb(&env, "default", 2, hb, &[]);
+    let c = env.start_hb("default", 2, hb, &[]);
     let rc = client(&env, "default");
     let deadline =
         Duration::from_millis(rc.connection_info().heartbeat.deadline().as_millis() as u64);

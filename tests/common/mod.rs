@@ -566,9 +566,14 @@ impl TestEnv {
     /// `cluster start -n N --daemon` with fast heartbeats and `extra` flags; records the
     /// controller and engine pids for the cleanup.
     pub fn start(&self, profile: &str, n: usize, extra: &[&str]) -> Started {
+        self.start_hb(profile, n, &FAST_HB, extra)
+    }
+
+    /// [`TestEnv::start`] with the heartbeat flags `hb`.
+    pub fn start_hb(&self, profile: &str, n: usize, hb: &[&str], extra: &[&str]) -> Started {
         let n_text = n.to_string();
         let mut args = vec!["--profile", profile, "start", "-n", &n_text, "--daemon"];
-        args.extend_from_slice(&FAST_HB);
+        args.extend_from_slice(hb);
         args.extend_from_slice(extra);
         self.profiles.lock().unwrap().push(profile.to_string());
         let out = self.run(&args);

@@ -23,34 +23,7 @@ pub fn heavy() -> MutexGuard<'static, ()> {
 /// `cluster start -n N --daemon` with [`HB`] and `extra` flags; records every pid for the
 /// cleanup (a profile with a live controller is stopped when `env` drops).
 pub fn start(env: &TestEnv, profile: &str, n: usize, extra: &[&str]) -> Started {
-    start_hb(env, profile, n, &HB, extra)
-}
-
-/// [`start`] with other heartbeat flags.
-pub fn start_hb(env: &TestEnv, profile: &str, n: usize, hb: &[&str], extra: &[&str]) -> Started {
-    let n_text = n.to_string();
-    let mut args = vec!["--profile", profile, "start", "-n", &n_text, "--daemon"];
-    args.extend_from_slice(hb);
-    args.extend_from_slice(extra);
-    let out = env.run(&args);
-    if let Some(pid) = env.controller_pid(profile) {
-        env.track(&[pid]);
-    }
-    out.ok();
-    let controller_pid = env.controller_pid(profile).expect("controller pid file");
-    let ids = env.ids(profile);
-    let engine_pids: Vec<u32> = if n == 0 {
-        vec![]
-    } else {
-        serde_json::from_value(env.run_p(profile, &["apply", "getpid"]).json()).expect("pids")
-    };
-    env.track(&engine_pids);
-    Started {
-        profile: profile.to_string(),
-        controller_pid,
-        ids,
-        engine_pids,
-    }
+    env.start_hb(profile, n, &HB, extra)
 }
 
 /// A library client of a test's profile.
