@@ -618,10 +618,9 @@ fn run_one(
     let buffers = msg.take_buffers();
     let binary: usize = buffers.iter().map(|b| b.len()).sum();
     let outcome = match msg.content::<TaskRequest>() {
-        Ok(req) => match ns.admit_binary(binary) {
-            Ok(()) => execute(req, &buffers, ns, registry, &shared.cancel),
-            Err(failure) => Err(failure),
-        },
+        Ok(req) => ns
+            .admit_binary(binary)
+            .and_then(|()| execute(req, &buffers, ns, registry, &shared.cancel)),
         Err(e) if e.to_string().contains("recursion limit exceeded") => Err(Failure::new(
             "ValueError",
             "the task's arguments nest lists or maps too deeply (a message is read at most 128 levels deep)",
