@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Long reliability runs of issue 6, kept out of `cargo test --workspace`: the full-size load
+# Long reliability runs, kept out of `cargo test --workspace`: the full-size load
 # test, a 60 s stuck engine, 100,000-input fuzzing, and repeated engine-loss chaos. Release
 # build; each run's full output goes to target/reliability/<what>.log and the figure lines
 # are printed.

@@ -55,6 +55,8 @@ pub enum Command {
     Functions(ConnArgs),
     /// Queued, running and completed task counts per engine, as JSON.
     QueueStatus(QueueStatusArgs),
+    /// Follow the controller's task and engine events as they happen, until Ctrl-C.
+    Events(EventsArgs),
     /// The notebook-style REPL (Lua 5.4): In/Out cells, magics, completion.
     Repl(ReplArgs),
     /// Run a REPL script without prompts; stops at the first error with its line.
@@ -211,6 +213,18 @@ pub struct ConnArgs {
     /// Client connection file (default: the profile's security/controller-client.json).
     #[arg(long)]
     pub file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// One JSON object per line (fields: seq, time_us, event, and the event's own).
+    #[arg(long)]
+    pub json: bool,
+    /// Stop after this many events (the first is a snapshot of the engines).
+    #[arg(long)]
+    pub count: Option<u64>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
 }
 
 #[derive(Args, Debug)]

@@ -40,6 +40,7 @@ fn main() -> ExitCode {
         Command::Map(ref a) => cmd::oneshot::map(&cli.profile, a),
         Command::Functions(ref a) => cmd::oneshot::functions(&cli.profile, a),
         Command::QueueStatus(ref a) => cmd::oneshot::queue_status(&cli.profile, a),
+        Command::Events(ref a) => cmd::events::follow(&cli.profile, a),
         Command::Profile(ref p) => cmd::profile::run(p),
         Command::Repl(ref a) => cmd::tunnel::repl(&cli.profile, &a.conn, &a.ssh, None),
         Command::Bench(ref a) => cmd::bench::run(a),

@@ -1,4 +1,4 @@
-//! Issue 4 point 4 through the real binary: the limits on user code are engine flags that
+//! Through the real binary: the limits on user code are engine flags that
 //! `cluster start` and `cluster engines` pass on to every engine (`--memory-limit MB`,
 //! `--allow-system`); without the flag, scripts have no files, processes or environment.
 

@@ -1,4 +1,4 @@
-//! Issue 6, point 3: the controller dies (kill -9). Engines and clients notice within the
+//! The controller dies (kill -9). Engines and clients notice within the
 //! heartbeat deadline and say so; a blocked `get()` returns an error; engines exit, or with
 //! `--reconnect` wait and register again with a controller restarted on the same connection
 //! files (`cluster controller --reuse`), and running clients carry on with it.

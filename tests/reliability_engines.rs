@@ -1,4 +1,4 @@
-//! Issue 6, points 1, 2 and 4: engines killed with SIGKILL under load, engines replaced, and
+//! Engines killed with SIGKILL under load, engines replaced, and
 //! engines stuck in long native tasks. Real `cluster` processes, real `kill -9`, real
 //! sockets on 127.0.0.1; every task submitted is counted back as a result or an error.
 //!

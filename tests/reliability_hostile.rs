@@ -1,4 +1,4 @@
-//! Issue 6, point 5: hostile input on every socket of a real controller process, while a
+//! Hostile input on every socket of a real controller process, while a
 //! real client keeps using the cluster. Generated with proptest: random frames, truncated
 //! multipart messages, correctly signed JSON of the wrong shape, unsigned and badly signed
 //! messages, replays, messages over the size limit (64 KiB here) and unknown message types,

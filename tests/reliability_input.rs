@@ -1,4 +1,4 @@
-//! Issue 6, point 6: bad user input. Wrong argument types, out-of-range numbers, deeply
+//! Bad user input. Wrong argument types, out-of-range numbers, deeply
 //! nested values, a 1 GiB push with too little memory configured, unknown targets and
 //! functions, runaway user code: each is one clear error, the engine that got it survives
 //! (same pid), and the next request works. (tests/e2e_errors.rs covers the first cases of

@@ -1,4 +1,4 @@
-//! Issue 6, point 7: many clients at once. 8 clients (each its own connection, in its own
+//! Many clients at once. 8 clients (each its own connection, in its own
 //! thread) submit no-op tasks at the same moment against 2 engines; every task completes,
 //! the controller's memory stays bounded (peak RSS from /proc), and no client starves (each
 //! client's completion time is reported, and the slowest is compared with the fastest).

@@ -1,4 +1,4 @@
-//! Issue 6, point 8: security defaults, checked on a real cluster, and the SSH tunnel
+//! Security defaults, checked on a real cluster, and the SSH tunnel
 //! (`cluster engines --ssh`, `cluster repl --ssh`) through a real sshd on 127.0.0.1.
 //!
 //! The SSH test starts its own sshd (own host key, own authorized key, a free port) when

@@ -1,5 +1,5 @@
 //! What a Lua function costs on engines compared with a native built-in, against a running
-//! cluster (issue 4 point 7):
+//! cluster:
 //!
 //! ```sh
 //! cargo build --release -p cluster -p client --example script_bench

@@ -344,6 +344,16 @@ impl Inner {
         buffers: Vec<Bytes>,
     ) -> Result<MsgId, ClusterError> {
         self.check_usable()?;
+        let labelled;
+        let meta = if meta.func.is_none() {
+            labelled = TaskMeta {
+                func: Some(req.func_label()),
+                ..meta.clone()
+            };
+            &labelled
+        } else {
+            meta
+        };
         let out = self
             .encoder
             .raw(vec![], TASK_REQUEST, None, meta, req, buffers);

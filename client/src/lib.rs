@@ -16,6 +16,7 @@
 
 mod client;
 mod error;
+pub mod events;
 mod io;
 mod report;
 mod result;

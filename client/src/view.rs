@@ -210,6 +210,7 @@ impl DirectView {
             let meta = TaskMeta {
                 target: Some(*t),
                 retries: 0,
+                func: None,
             };
             ids.push(self.client.inner.submit(&meta, &req, buffers)?);
         }
@@ -467,6 +468,7 @@ impl LoadBalancedView {
         TaskMeta {
             target: None,
             retries: self.retries,
+            func: None,
         }
     }
 

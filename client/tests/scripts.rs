@@ -1,4 +1,4 @@
-//! User code on engines (issue 4), against a real controller and real engines in this
+//! User code on engines, against a real controller and real engines in this
 //! process (threads) over real ZeroMQ sockets on 127.0.0.1: execute in the namespace,
 //! functions shipped from a Lua state the way the REPL ships them, captured output, abort of
 //! a runaway script, limits, and how errors read.

@@ -3,8 +3,12 @@
 //!
 //! It never runs user code and never parses task contents: it reads headers and metadata,
 //! and forwards signed frames. `state` holds every rule as plain functions; `server` owns
-//! the sockets and the single event loop that feeds it.
+//! the sockets and the single event loop that feeds it; `comm` frames what the state sends;
+//! `events` is the seam through which anything else (`cluster events`, later the task
+//! database and the dashboard) watches the state's transitions.
 
+pub mod comm;
+pub mod events;
 pub mod scheduler;
 pub mod server;
 pub mod state;

@@ -1,28 +1,30 @@
 //! The controller's sockets and its single event loop.
 //!
-//! Four sockets, all bound at start-up (port 0 picks a free port; the chosen ports go into
+//! Five sockets, all bound at start-up (port 0 picks a free port; the chosen ports go into
 //! the connection files): a ROUTER for clients, a ROUTER for engines, a PUB that sends
-//! heartbeat pings and a ROUTER where engines answer them. Heartbeats have their own
-//! sockets so that a 100 MB transfer on the task socket never delays them.
+//! heartbeat pings, a ROUTER where engines answer them (also each engine's control
+//! channel), and an XPUB where `cluster events` subscribes to the controller's events.
+//! Heartbeats have their own sockets so that a 100 MB transfer on the task socket never
+//! delays them.
 //!
-//! The loop owns all state (no locks): it polls the sockets, decodes, hands each message to
-//! `state`, and sends what `state` asks for. The poll timeout is the heartbeat tick.
+//! The loop owns all state (no locks): it polls the sockets, decodes (size, signature,
+//! replay), hands each message to the state's entry point for its socket, and sends what
+//! the state asks for. What a message means and who may send it is the state's business.
+//! The poll timeout is the heartbeat tick.
 //!
-//! Every message it rejects (malformed, over the size limit, unsigned, badly signed,
-//! replayed, of the wrong shape, of an unknown type, or from a peer that may not send it) is
-//! logged once, at warn level, as `rejected message: <reason>` with the socket and peer; a
-//! peer whose signature failed is also told so.
+//! Every message the decoder rejects (malformed, over the size limit, unsigned, badly
+//! signed, replayed) is logged once, at warn level, as `rejected message: <reason>` with
+//! the socket and peer; a peer whose signature failed is also told so.
 
+use crate::comm::{Dest, Framer, Outlet};
+use crate::events::{publisher, ChannelSink};
 use crate::scheduler::{Scheduler, Scheme};
-use crate::state::{Comm, Ident, PongCheck, State, StateConfig};
+use crate::state::{peer_name, Ident, State, StateConfig};
 use protocol::auth::{generate_key, Signer};
 use protocol::connection::{ConnectionInfo, FileKind, FORMAT_VERSION};
-use protocol::messages::{
-    ClientRequest, ControllerReply, ControllerToEngine, EngineMessage, Heartbeat, Ping, ReplyMeta,
-    TaskError, TaskReply, PING_TOPIC, TASK_REPLY, TASK_REQUEST,
-};
-use protocol::wire::{auth_error_frames, Decoder, Encoder, RawParts, WireError};
-use protocol::{Header, HeartbeatConfig, Session};
+use protocol::messages::{Heartbeat, Ping, PING_TOPIC};
+use protocol::wire::{auth_error_frames, Decoder, Encoder, WireError};
+use protocol::{HeartbeatConfig, Session};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,6 +32,8 @@ use tracing::{info, warn};
 
 /// Longest time between two checks for engines silent past the heartbeat deadline.
 const HEARTBEAT_CHECK: Duration = Duration::from_millis(50);
+/// Events held for the publisher thread before new ones are dropped (and counted).
+const EVENT_BUFFER: usize = 65_536;
 
 /// How the controller is set up.
 #[derive(Clone, Debug)]
@@ -49,6 +53,8 @@ pub struct ControllerConfig {
     pub key: Option<String>,
     /// Ports to bind, in order client, engine, hb_ping, hb_pong; 0 picks a free one.
     pub ports: [u16; 4],
+    /// Port of the events publisher; 0 picks a free one.
+    pub events_port: u16,
 }
 
 impl Default for ControllerConfig {
@@ -62,6 +68,7 @@ impl Default for ControllerConfig {
             max_message_bytes: protocol::wire::DEFAULT_MAX_MESSAGE_BYTES,
             key: None,
             ports: [0; 4],
+            events_port: 0,
         }
     }
 }
@@ -76,6 +83,13 @@ pub enum ControllerError {
     },
     #[error("socket error: {0}")]
     Socket(#[from] zmq::Error),
+    #[error("{endpoint} was bound, but ZeroMQ reported no usable port for it ({last:?})")]
+    NoPort { endpoint: String, last: String },
+    #[error("cannot start the {what} thread: {source}")]
+    Thread {
+        what: &'static str,
+        source: std::io::Error,
+    },
 }
 
 struct Sockets {
@@ -89,6 +103,7 @@ struct Sockets {
 pub struct Controller {
     // Sockets drop before the context (field order).
     sockets: Sockets,
+    events: zmq::Socket,
     _ctx: zmq::Context,
     encoder: Encoder,
     decoder: Decoder,
@@ -106,12 +121,20 @@ fn bind(
     max: usize,
 ) -> Result<(zmq::Socket, u16), ControllerError> {
     let s = ctx.socket(kind)?;
-    s.set_linger(if kind == zmq::PUB { 0 } else { 1000 })?;
+    s.set_linger(if matches!(kind, zmq::PUB | zmq::XPUB) {
+        0
+    } else {
+        1000
+    })?;
     if kind == zmq::ROUTER {
         // Never drop a message because a peer is slow to read: tasks must not vanish.
         s.set_sndhwm(0)?;
         s.set_rcvhwm(0)?;
         s.set_router_handover(true)?;
+    }
+    if kind == zmq::XPUB {
+        // Every subscription is passed up, so each new subscriber is greeted.
+        s.set_xpub_verbose(true)?;
     }
     s.set_maxmsgsize(max as i64)?;
     let host = if ip.contains(':') && ip != "*" {
@@ -131,14 +154,12 @@ fn bind(
         endpoint: endpoint.clone(),
         source,
     })?;
-    let last = s
-        .get_last_endpoint()?
-        .map_err(|_| ControllerError::Socket(zmq::Error::EINVAL))?;
+    let last = s.get_last_endpoint()?.unwrap_or_default();
     let port = last
         .rsplit(':')
         .next()
         .and_then(|p| p.parse().ok())
-        .ok_or(ControllerError::Socket(zmq::Error::EINVAL))?;
+        .ok_or(ControllerError::NoPort { endpoint, last })?;
     Ok((s, port))
 }
 
@@ -158,6 +179,22 @@ pub fn default_location(ip: &str) -> String {
     }
 }
 
+/// Sends on the controller's sockets.
+struct Sender<'a>(&'a Sockets);
+
+impl Outlet for Sender<'_> {
+    fn send(&mut self, dest: Dest, frames: Vec<zmq::Message>) {
+        let (socket, what) = match dest {
+            Dest::Client => (&self.0.client, "client message"),
+            Dest::Engine => (&self.0.engine, "engine message"),
+            Dest::Control => (&self.0.hb_pong, "control message"),
+        };
+        if let Err(e) = socket.send_multipart(frames, 0) {
+            warn!("cannot send {what}: {e}");
+        }
+    }
+}
+
 impl Controller {
     /// Binds every socket and prepares the connection-file contents.
     pub fn bind(cfg: ControllerConfig) -> Result<Controller, ControllerError> {
@@ -167,6 +204,7 @@ impl Controller {
         let (engine, engine_port) = bind(&ctx, zmq::ROUTER, &cfg.ip, cfg.ports[1], max)?;
         let (hb_pub, ping_port) = bind(&ctx, zmq::PUB, &cfg.ip, cfg.ports[2], max)?;
         let (hb_pong, pong_port) = bind(&ctx, zmq::ROUTER, &cfg.ip, cfg.ports[3], max)?;
+        let (events, events_port) = bind(&ctx, zmq::XPUB, &cfg.ip, cfg.events_port, max)?;
         let key = cfg.key.clone().unwrap_or_else(generate_key);
         let location = cfg
             .location
@@ -182,6 +220,7 @@ impl Controller {
             port: client_port,
             hb_ping: ping_port,
             hb_pong: None,
+            events: Some(events_port),
             heartbeat: cfg.heartbeat,
             max_message_bytes: max,
             controller_pid: std::process::id(),
@@ -191,6 +230,7 @@ impl Controller {
             kind: FileKind::Engine,
             port: engine_port,
             hb_pong: Some(pong_port),
+            events: None,
             ..client_info.clone()
         };
         let signer = Signer::new(&key);
@@ -200,6 +240,7 @@ impl Controller {
             engine = engine_port,
             hb_ping = ping_port,
             hb_pong = pong_port,
+            events = events_port,
             ip = %cfg.ip,
             scheme = %cfg.scheme,
             "controller bound"
@@ -211,6 +252,7 @@ impl Controller {
                 hb_pub,
                 hb_pong,
             },
+            events,
             _ctx: ctx,
             encoder: Encoder::new(signer.clone(), Arc::new(Session::new())),
             decoder: Decoder::new(signer, max),
@@ -242,6 +284,7 @@ impl Controller {
     pub fn run(self, stop: &AtomicBool) -> Result<(), ControllerError> {
         let Controller {
             sockets,
+            events,
             _ctx,
             encoder,
             mut decoder,
@@ -249,165 +292,126 @@ impl Controller {
             heartbeat,
             ..
         } = self;
-        let mut comm = Out {
-            s: &sockets,
-            enc: &encoder,
-        };
-        let period = Duration::from_millis(heartbeat.period_ms.max(1));
-        let mut next_ping = Instant::now();
-        let mut seq: u64 = 0;
-        // Deaths are checked this often, not only once per ping period, so that `ids` lists a
-        // dead engine for at most the heartbeat deadline plus this.
-        let check_every = HEARTBEAT_CHECK.min(period);
-        let mut next_check = Instant::now() + check_every;
-        loop {
-            let now = Instant::now();
-            if stop.load(Ordering::Relaxed) {
-                state.begin_shutdown(now, &mut comm);
+        let (sink, rx, stats) = ChannelSink::new(EVENT_BUFFER);
+        state.events().subscribe(Box::new(sink));
+        let publisher = publisher(events, encoder.clone(), rx, stats).map_err(|source| {
+            ControllerError::Thread {
+                what: "events",
+                source,
             }
-            if state.shutdown_complete(now, &mut comm) {
-                info!("controller stopped");
-                return Ok(());
+        })?;
+        let result = serve(
+            &sockets,
+            &encoder,
+            &mut decoder,
+            &mut state,
+            heartbeat,
+            stop,
+        );
+        // Dropping the state drops the sink, which ends the publisher.
+        drop(state);
+        let _ = publisher.join();
+        result
+    }
+}
+
+/// The event loop.
+fn serve(
+    sockets: &Sockets,
+    encoder: &Encoder,
+    decoder: &mut Decoder,
+    state: &mut State,
+    heartbeat: HeartbeatConfig,
+    stop: &AtomicBool,
+) -> Result<(), ControllerError> {
+    let mut comm = Framer {
+        enc: encoder.clone(),
+        out: Sender(sockets),
+    };
+    let period = Duration::from_millis(heartbeat.period_ms.max(1));
+    let mut next_ping = Instant::now();
+    let mut seq: u64 = 0;
+    // Deaths are checked this often, not only once per ping period, so that `ids` lists a
+    // dead engine for at most the heartbeat deadline plus this.
+    let check_every = HEARTBEAT_CHECK.min(period);
+    let mut next_check = Instant::now() + check_every;
+    loop {
+        let now = Instant::now();
+        if stop.load(Ordering::Relaxed) {
+            state.begin_shutdown(now, &mut comm);
+        }
+        if state.shutdown_complete(now, &mut comm) {
+            info!("controller stopped");
+            return Ok(());
+        }
+        state.greet_new_subscribers(now);
+        if now >= next_ping {
+            seq += 1;
+            let ping = encoder.tagged(
+                vec![zmq::Message::from(PING_TOPIC)],
+                None,
+                &serde_json::json!({}),
+                &Heartbeat::Ping(Ping { seq }),
+                vec![],
+            );
+            if let Err(e) = sockets.hb_pub.send_multipart(ping.frames, zmq::DONTWAIT) {
+                warn!("cannot publish heartbeat: {e}");
             }
-            if now >= next_ping {
-                seq += 1;
-                let ping = encoder.tagged(
-                    vec![zmq::Message::from(PING_TOPIC)],
-                    None,
-                    &serde_json::json!({}),
-                    &Heartbeat::Ping(Ping { seq }),
-                    vec![],
-                );
-                if let Err(e) = sockets.hb_pub.send_multipart(ping.frames, zmq::DONTWAIT) {
-                    warn!("cannot publish heartbeat: {e}");
-                }
-                next_ping = now + period;
+            next_ping = now + period;
+        }
+        let timeout = next_ping
+            .min(next_check)
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(100));
+        let mut items = [
+            sockets.client.as_poll_item(zmq::POLLIN),
+            sockets.engine.as_poll_item(zmq::POLLIN),
+            sockets.hb_pong.as_poll_item(zmq::POLLIN),
+        ];
+        match zmq::poll(&mut items, timeout.as_millis() as i64 + 1) {
+            Ok(_) => {}
+            Err(zmq::Error::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        let ready = [
+            items[0].is_readable(),
+            items[1].is_readable(),
+            items[2].is_readable(),
+        ];
+        // Drain in batches so that one busy socket cannot starve the others.
+        for _ in 0..256 {
+            let mut any = false;
+            if ready[2] {
+                any |= drain_one(&sockets.hb_pong, "heartbeat", decoder, |msg, ident| {
+                    state.heartbeat_message(ident, msg, Instant::now(), &mut comm)
+                })?;
             }
-            let timeout = next_ping
-                .min(next_check)
-                .saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(100));
-            let mut items = [
-                sockets.client.as_poll_item(zmq::POLLIN),
-                sockets.engine.as_poll_item(zmq::POLLIN),
-                sockets.hb_pong.as_poll_item(zmq::POLLIN),
-            ];
-            match zmq::poll(&mut items, timeout.as_millis() as i64 + 1) {
-                Ok(_) => {}
-                Err(zmq::Error::EINTR) => continue,
-                Err(e) => return Err(e.into()),
+            if ready[1] {
+                any |= drain_one(&sockets.engine, "engine", decoder, |msg, ident| {
+                    state.engine_message(ident, msg, Instant::now(), &mut comm)
+                })?;
             }
-            let ready = [
-                items[0].is_readable(),
-                items[1].is_readable(),
-                items[2].is_readable(),
-            ];
-            // Drain in batches so that one busy socket cannot starve the others.
-            for _ in 0..256 {
-                let mut any = false;
-                if ready[2] {
-                    any |= drain_one(&sockets.hb_pong, "heartbeat", &mut decoder, |msg, ident| {
-                        match msg.tagged::<Heartbeat>() {
-                            Ok(Heartbeat::Pong(p)) => {
-                                match state.pong_from(&ident, p.engine_id, Instant::now()) {
-                                    PongCheck::Alive => {}
-                                    PongCheck::NotRegistered => {
-                                        // Declared dead (or from before a restart): say so, so
-                                        // that it stops instead of running unregistered.
-                                        warn!(socket = "heartbeat", peer = %hex_ident(&ident), "rejected message: pong from engine {}, which is not registered; telling it to stop", p.engine_id);
-                                        let out = encoder.tagged(
-                                            vec![zmq::Message::from(ident)],
-                                            None,
-                                            &serde_json::json!({}),
-                                            &ControllerToEngine::NotRegistered(Default::default()),
-                                            vec![],
-                                        );
-                                        send(&sockets.hb_pong, out.frames, "not-registered notice");
-                                    }
-                                    PongCheck::WrongPeer => {
-                                        warn!(socket = "heartbeat", peer = %hex_ident(&ident), "rejected message: pong for engine {} from another peer's connection", p.engine_id)
-                                    }
-                                }
-                            }
-                            Ok(_) => {
-                                warn!(socket = "heartbeat", peer = %hex_ident(&ident), "rejected message: {} is not a heartbeat answer", msg.msg_type().escape_debug())
-                            }
-                            Err(e) => {
-                                warn!(socket = "heartbeat", peer = %hex_ident(&ident), "rejected message: {e}")
-                            }
-                        }
-                    })?;
-                }
-                if ready[1] {
-                    any |= drain_one(&sockets.engine, "engine", &mut decoder, |mut msg, ident| {
-                        let now = Instant::now();
-                        if msg.msg_type() == TASK_REPLY {
-                            msg.idents.clear();
-                            state.task_reply(&ident, msg, now, &mut comm);
-                            return;
-                        }
-                        match msg.tagged::<EngineMessage>() {
-                            Ok(m @ EngineMessage::RegisterRequest(_)) => {
-                                state.engine_message(ident, &msg.header, m, now, &mut comm)
-                            }
-                            Ok(m) => {
-                                if state.is_registered_ident(&ident) {
-                                    state.engine_message(ident, &msg.header, m, now, &mut comm)
-                                } else {
-                                    warn!(socket = "engine", peer = %hex_ident(&ident), "rejected message: {} from an engine that is not registered", msg.msg_type().escape_debug());
-                                    comm.to_engine(
-                                        &ident,
-                                        Some(&msg.header),
-                                        ControllerToEngine::NotRegistered(Default::default()),
-                                    );
-                                }
-                            }
-                            Err(e) => {
-                                warn!(socket = "engine", peer = %hex_ident(&ident), "rejected message: {e}")
-                            }
-                        }
-                    })?;
-                }
-                if ready[0] {
-                    any |= drain_one(&sockets.client, "client", &mut decoder, |mut msg, ident| {
-                        let now = Instant::now();
-                        if msg.msg_type() == TASK_REQUEST {
-                            msg.idents.clear();
-                            state.submit(ident, msg, now, &mut comm);
-                            return;
-                        }
-                        match msg.tagged::<ClientRequest>() {
-                            Ok(req) => {
-                                state.client_request(&ident, &msg.header, req, now, &mut comm)
-                            }
-                            Err(e) => {
-                                warn!(socket = "client", peer = %hex_ident(&ident), "rejected message: {e}");
-                                let reply =
-                                    ControllerReply::ErrorReply(protocol::messages::ErrorReply {
-                                        message: e.to_string(),
-                                    });
-                                comm.reply(&ident, &msg.header, reply);
-                            }
-                        }
-                    })?;
-                }
-                if state.needs_scheduling {
-                    state.schedule(Instant::now(), &mut comm);
-                }
-                if !any {
-                    break;
-                }
+            if ready[0] {
+                any |= drain_one(&sockets.client, "client", decoder, |msg, ident| {
+                    state.client_message(ident, msg, Instant::now(), &mut comm)
+                })?;
             }
             if state.needs_scheduling {
                 state.schedule(Instant::now(), &mut comm);
             }
-            // After the pongs that arrived are counted, so that a controller that was itself
-            // held up (a busy machine, a debugger) does not declare live engines dead.
-            let now = Instant::now();
-            if now >= next_check {
-                state.check_heartbeats(now, &mut comm);
-                next_check = now + check_every;
+            if !any {
+                break;
             }
+        }
+        if state.needs_scheduling {
+            state.schedule(Instant::now(), &mut comm);
+        }
+        // After the pongs that arrived are counted, so that a controller that was itself
+        // held up (a busy machine, a debugger) does not declare live engines dead.
+        let now = Instant::now();
+        if now >= next_check {
+            state.check_heartbeats(now, &mut comm);
+            next_check = now + check_every;
         }
     }
 }
@@ -431,7 +435,7 @@ fn drain_one(
     match decoder.decode(frames) {
         Ok(msg) => handle(msg, ident),
         Err(e) => {
-            warn!(socket = name, peer = %hex_ident(&ident), "rejected message: {e}");
+            warn!(socket = name, peer = %peer_name(&ident), "rejected message: {e}");
             if let WireError::Auth(_) = e {
                 let notice = auth_error_frames(
                     vec![zmq::Message::from(&ident[..])],
@@ -442,88 +446,4 @@ fn drain_one(
         }
     }
     Ok(true)
-}
-
-fn hex_ident(ident: &[u8]) -> String {
-    if ident.iter().all(|b| b.is_ascii_graphic()) {
-        String::from_utf8_lossy(ident).into_owned()
-    } else {
-        ident.iter().map(|b| format!("{b:02x}")).collect()
-    }
-}
-
-/// Sends what the state asks for.
-struct Out<'a> {
-    s: &'a Sockets,
-    enc: &'a Encoder,
-}
-
-fn send(socket: &zmq::Socket, frames: Vec<zmq::Message>, what: &str) {
-    if let Err(e) = socket.send_multipart(frames, 0) {
-        warn!("cannot send {what}: {e}");
-    }
-}
-
-impl Comm for Out<'_> {
-    fn forward_task(&mut self, engine: &[u8], task: RawParts) {
-        send(
-            &self.s.engine,
-            task.into_frames(vec![zmq::Message::from(engine)]),
-            "task",
-        );
-    }
-
-    fn to_engine(&mut self, engine: &[u8], parent: Option<&Header>, msg: ControllerToEngine) {
-        // Answers to an engine's own requests go back on the engine socket; everything
-        // else (abort, shutdown, not-registered) on its control channel, which its control
-        // thread reads even while a task runs.
-        let (socket, ident) = if parent.is_some() {
-            (&self.s.engine, engine.to_vec())
-        } else {
-            (&self.s.hb_pong, protocol::wire::control_ident(engine))
-        };
-        let out = self.enc.tagged(
-            vec![zmq::Message::from(ident)],
-            parent,
-            &serde_json::json!({}),
-            &msg,
-            vec![],
-        );
-        send(socket, out.frames, "engine message");
-    }
-
-    fn forward_reply(&mut self, client: &[u8], reply: RawParts) {
-        send(
-            &self.s.client,
-            reply.into_frames(vec![zmq::Message::from(client)]),
-            "task reply",
-        );
-    }
-
-    fn task_failed(&mut self, client: &[u8], task: &Header, error: TaskError) {
-        let meta = ReplyMeta {
-            engine_id: error.engine_id,
-            ..Default::default()
-        };
-        let out = self.enc.raw(
-            vec![zmq::Message::from(client)],
-            TASK_REPLY,
-            Some(task),
-            &meta,
-            &TaskReply::Error(error),
-            vec![],
-        );
-        send(&self.s.client, out.frames, "task failure");
-    }
-
-    fn reply(&mut self, client: &[u8], parent: &Header, msg: ControllerReply) {
-        let out = self.enc.tagged(
-            vec![zmq::Message::from(client)],
-            Some(parent),
-            &serde_json::json!({}),
-            &msg,
-            vec![],
-        );
-        send(&self.s.client, out.frames, "reply");
-    }
 }

@@ -12,6 +12,7 @@ use crate::executor::{execute, Failure, Namespace};
 use crate::namespace::ScriptOptions;
 use crate::registry::{CancelToken, Registry};
 use protocol::auth::Signer;
+use protocol::events::ErrorBrief;
 use protocol::messages::{
     ControllerToEngine, EngineMessage, ErrorKind, Heartbeat, Pong, RegisterRequest, ReplyMeta,
     TaskError, TaskReply, TaskRequest, PING_TOPIC, TASK_REPLY, TASK_REQUEST,
@@ -779,27 +780,32 @@ fn reply_frames(
     duration_us: u64,
     stdout: String,
 ) -> Vec<zmq::Message> {
-    let meta = ReplyMeta {
+    let mut meta = ReplyMeta {
         engine_id: Some(id),
         duration_us,
         stdout,
+        error: None,
     };
     let mut buffers = Vec::new();
     let reply = match outcome {
         Ok(v) => TaskReply::Ok {
             value: v.to_wire(&mut buffers),
         },
-        Err(f) => TaskReply::Error(TaskError {
-            kind: if f.is_abort() {
+        Err(f) => {
+            let kind = if f.is_abort() {
                 ErrorKind::Aborted
             } else {
                 ErrorKind::Remote
-            },
-            ename: f.ename,
-            evalue: f.evalue,
-            traceback: f.traceback,
-            engine_id: Some(id),
-        }),
+            };
+            meta.error = Some(ErrorBrief::new(kind, &f.ename, &f.evalue));
+            TaskReply::Error(TaskError {
+                kind,
+                ename: f.ename,
+                evalue: f.evalue,
+                traceback: f.traceback,
+                engine_id: Some(id),
+            })
+        }
     };
     encoder
         .raw(vec![], TASK_REPLY, Some(parent), &meta, &reply, buffers)

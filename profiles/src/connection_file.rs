@@ -165,6 +165,7 @@ pub(crate) mod tests {
             },
             hb_ping: 50003,
             hb_pong: (kind == FileKind::Engine).then_some(50004),
+            events: (kind == FileKind::Client).then_some(50005),
             heartbeat: HeartbeatConfig::default(),
             max_message_bytes: 256 << 20,
             controller_pid: 4242,

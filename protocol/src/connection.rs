@@ -65,6 +65,10 @@ pub struct ConnectionInfo {
     /// Port where engines answer heartbeats (engine files only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hb_pong: Option<u16>,
+    /// Port of the controller's event publisher (`cluster events`); client files only,
+    /// absent in files written by controllers from before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<u16>,
     pub heartbeat: HeartbeatConfig,
     /// Largest message accepted, in bytes.
     pub max_message_bytes: usize,
@@ -103,6 +107,7 @@ mod tests {
             port: 5000,
             hb_ping: 5001,
             hb_pong: None,
+            events: None,
             heartbeat: HeartbeatConfig::default(),
             max_message_bytes: 1,
             controller_pid: 1,

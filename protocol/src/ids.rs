@@ -17,6 +17,17 @@ impl fmt::Display for EngineId {
     }
 }
 
+/// How a set of engines reads in an error message: "engines are 0, 1, 2", or "no engines
+/// are registered".
+pub fn describe_ids(ids: &[EngineId]) -> String {
+    if ids.is_empty() {
+        "no engines are registered".to_string()
+    } else {
+        let list: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+        format!("engines are {}", list.join(", "))
+    }
+}
+
 /// Identifies one message; replies carry the request's id in their parent header.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 #[serde(transparent)]

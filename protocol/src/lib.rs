@@ -7,6 +7,7 @@
 pub mod alloc;
 pub mod auth;
 pub mod connection;
+pub mod events;
 pub mod ids;
 pub mod messages;
 pub mod value;

@@ -182,6 +182,9 @@ pub struct TaskMeta {
     /// How many times a load-balanced task is resubmitted when its engine dies.
     #[serde(default)]
     pub retries: u32,
+    /// What it calls, for the controller's events: a function name, or `<script:HASH>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub func: Option<String>,
 }
 
 /// The function a task calls: a registered function by name, or user code shipped with
@@ -332,6 +335,32 @@ pub enum TaskRequest {
     Names {},
 }
 
+impl TaskRequest {
+    /// What the task calls, for the controller's events and records: a function's name,
+    /// `NAME@script:HASH` for shipped user code (the first 12 hex digits of the SHA-256 of
+    /// its source), or the namespace operation (`execute`, `push`, `pull`, `names`).
+    pub fn func_label(&self) -> String {
+        match self {
+            TaskRequest::Apply { func, .. } | TaskRequest::Map { func, .. } => match func {
+                FuncRef::Name(name) => name.clone(),
+                FuncRef::Script(f) => {
+                    use sha2::Digest;
+                    let digest = sha2::Sha256::digest(f.source.as_bytes());
+                    format!(
+                        "{}@script:{}",
+                        f.name.as_deref().unwrap_or("function"),
+                        &hex::encode(digest)[..12]
+                    )
+                }
+            },
+            TaskRequest::Execute { .. } => "execute".into(),
+            TaskRequest::Push { .. } => "push".into(),
+            TaskRequest::Pull { .. } => "pull".into(),
+            TaskRequest::Names {} => "names".into(),
+        }
+    }
+}
+
 /// Metadata of a `task_reply`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct ReplyMeta {
@@ -344,6 +373,10 @@ pub struct ReplyMeta {
     /// What the task printed (`print` in user code), captured on the engine.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stdout: String,
+    /// How it failed, when it did: the controller reads this (never the content) to
+    /// report the task's outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::events::ErrorBrief>,
 }
 
 /// Content of a `task_reply`.

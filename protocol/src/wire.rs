@@ -106,6 +106,21 @@ pub struct RawParts {
 }
 
 impl RawParts {
+    /// Bytes in the signed frames: what the message weighs on the wire.
+    pub fn size(&self) -> usize {
+        [
+            &self.signature,
+            &self.header,
+            &self.parent,
+            &self.metadata,
+            &self.content,
+        ]
+        .iter()
+        .map(|f| f.len())
+        .sum::<usize>()
+            + self.buffers.iter().map(|b| b.len()).sum::<usize>()
+    }
+
     /// The signed frames behind `idents`, ready to send unchanged.
     pub fn into_frames(self, idents: Vec<zmq::Message>) -> Vec<zmq::Message> {
         let mut frames = idents;

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod cluster;
+pub mod events;
 pub mod launch;
 pub mod oneshot;
 pub mod parts;

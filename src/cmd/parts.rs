@@ -35,6 +35,7 @@ pub fn controller_config(a: &ControllerArgs) -> anyhow::Result<ControllerConfig>
         max_message_bytes: a.max_message_bytes,
         key: None,
         ports: [0; 4],
+        events_port: 0,
     })
 }
 
@@ -141,6 +142,7 @@ fn reuse_connection(p: &Profile, mut cfg: ControllerConfig) -> anyhow::Result<Co
         UsageError("--reuse: the engine connection file has no hb_pong port".into())
     })?;
     cfg.ports = [client.port, engine.port, engine.hb_ping, pong];
+    cfg.events_port = client.events.unwrap_or(0);
     cfg.key = Some(engine.key);
     tracing::info!(
         ports = ?cfg.ports,

@@ -331,18 +331,21 @@ pub struct PipedChild {
 impl PipedChild {
     /// Waits for a line containing `needle`, keeping every line read in `seen`.
     pub fn wait_line(&mut self, needle: &str) -> String {
+        self.wait_line_where(&format!("containing {needle:?}"), |l| l.contains(needle))
+    }
+
+    /// Waits for a line for which `pred` holds (`what` describes it when none comes),
+    /// keeping every line read in `seen`.
+    pub fn wait_line_where(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + DEADLINE;
         loop {
-            if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
+            if let Some(l) = self.seen.iter().find(|l| pred(l)) {
                 return l.clone();
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => self.seen.push(line),
-                Err(e) => panic!(
-                    "no line containing {needle:?} ({e:?}); lines so far: {:#?}",
-                    self.seen
-                ),
+                Err(e) => panic!("no line {what} ({e:?}); lines so far: {:#?}", self.seen),
             }
         }
     }

@@ -1,4 +1,4 @@
-//! Helpers shared by the `reliability_*` tests (issue 6): clusters with a heartbeat deadline
+//! Helpers shared by the `reliability_*` tests: clusters with a heartbeat deadline
 //! that tolerates a loaded 2-core machine, kill -9, a small seeded random generator, peak
 //! memory from /proc, and a lock that keeps the heaviest tests from running at once.
 
