@@ -3,6 +3,8 @@
 //!
 //! Every blocking call waits in small steps so that Ctrl-C stops the wait (the tasks keep
 //! running) and, on a terminal, a wait longer than half a second shows a progress bar.
+//! The state the bindings share with the session (client, Ctrl-C flag, cell sources, printed
+//! output) belongs to `context`; they reach it through `context::of`.
 
 use crate::context::{self, Context};
 use crate::display;
