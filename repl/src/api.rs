@@ -3,48 +3,27 @@
 //!
 //! Every blocking call waits in small steps so that Ctrl-C stops the wait (the tasks keep
 //! running) and, on a terminal, a wait longer than half a second shows a progress bar.
+//! The state the bindings share with the session (client, Ctrl-C flag, cell sources, printed
+//! output) belongs to `context`; they reach it through `context::of`.
 
+use crate::context::{self, Context};
 use crate::display;
 use client::{AsyncResult, Client, ClusterError, DirectView, LoadBalancedView, Targets, Value};
 use indicatif::{ProgressBar, ProgressStyle};
 use mlua::{
     AnyUserData, Lua, MetaMethod, Table, UserData, UserDataFields, UserDataMethods, Variadic,
 };
-use protocol::messages::{FuncRef, FunctionInfo};
+use protocol::messages::FuncRef;
 use protocol::EngineId;
 use script::convert::{from_lua, to_lua, BytesMode};
-use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// State the bindings share with the REPL loop (stored as Lua app data).
-pub struct Ctx {
-    pub client: Client,
-    /// Set by Ctrl-C while code runs; waits and the instruction hook check it.
-    pub interrupt: Arc<AtomicBool>,
-    /// Whether to draw progress bars (output is a terminal).
-    pub progress: bool,
-    /// Source text of every chunk by chunk name (`=In[3]`), for shipping functions.
-    pub sources: RefCell<HashMap<String, String>>,
-    /// Functions the engines offer, for `help` and completion.
-    pub functions: RefCell<Vec<FunctionInfo>>,
-    /// What each engine printed in the last blocking call, shown after it.
-    pub outputs: RefCell<Vec<(Option<EngineId>, String)>>,
-}
 
 /// The user pressed Ctrl-C while waiting.
 #[derive(Debug, thiserror::Error)]
 #[error("KeyboardInterrupt: stopped waiting; the tasks keep running (`ar:abort()` or `%abort` cancels them)")]
 pub struct Interrupted;
-
-pub fn ctx(lua: &Lua) -> Rc<Ctx> {
-    lua.app_data_ref::<Rc<Ctx>>()
-        .map(|c| c.clone())
-        .expect("the REPL context is installed before any code runs")
-}
 
 fn err(e: ClusterError) -> mlua::Error {
     mlua::Error::external(e)
@@ -78,7 +57,7 @@ fn func_ref(lua: &Lua, f: &mlua::Value) -> mlua::Result<FuncRef> {
 
 /// Waits for a result: Ctrl-C stops the wait; a progress bar after half a second.
 pub fn wait(lua: &Lua, ar: &AsyncResult, timeout: Option<Duration>) -> mlua::Result<bool> {
-    let c = ctx(lua);
+    let c = context::of(lua)?;
     let start = Instant::now();
     let mut bar: Option<ProgressBar> = None;
     let done = loop {
@@ -89,13 +68,13 @@ pub fn wait(lua: &Lua, ar: &AsyncResult, timeout: Option<Duration>) -> mlua::Res
         if timeout.is_some_and(|t| start.elapsed() >= t) {
             break false;
         }
-        if c.interrupt.swap(false, Ordering::SeqCst) {
+        if c.take_interrupt() {
             if let Some(b) = bar.take() {
                 b.finish_and_clear();
             }
             return Err(mlua::Error::external(Interrupted));
         }
-        if c.progress && bar.is_none() && start.elapsed() >= Duration::from_millis(500) {
+        if c.progress() && bar.is_none() && start.elapsed() >= Duration::from_millis(500) {
             let b = ProgressBar::new(ar.len() as u64);
             b.set_style(
                 ProgressStyle::with_template(
@@ -123,20 +102,20 @@ pub fn wait(lua: &Lua, ar: &AsyncResult, timeout: Option<Duration>) -> mlua::Res
 /// Waits, collects printed output for display, and returns the value as Lua.
 fn finish(lua: &Lua, ar: &AsyncResult) -> mlua::Result<mlua::Value> {
     wait(lua, ar, None)?;
-    remember_output(lua, ar);
+    remember_output(lua, ar)?;
     let v = ar.get().map_err(err)?;
     lua_value(lua, &v)
 }
 
 /// Keeps what each engine printed, for the REPL to show after the call.
-pub fn remember_output(lua: &Lua, ar: &AsyncResult) {
-    let c = ctx(lua);
-    let mut out = c.outputs.borrow_mut();
+fn remember_output(lua: &Lua, ar: &AsyncResult) -> mlua::Result<()> {
+    let c = context::of(lua)?;
     for (engine, text) in ar.engine_ids().into_iter().zip(ar.stdout()) {
         if let Some(text) = text.filter(|t| !t.is_empty()) {
-            out.push((engine, text));
+            c.push_output(engine, text);
         }
     }
+    Ok(())
 }
 
 fn args(values: &Variadic<mlua::Value>) -> mlua::Result<Vec<Value>> {
@@ -223,7 +202,7 @@ impl UserData for LuaClient {
         });
         methods.add_method("functions", |lua, this, ()| {
             let fns = this.0.functions().map_err(err)?;
-            *ctx(lua).functions.borrow_mut() = fns.clone();
+            context::of(lua)?.set_functions(fns.clone());
             json_to_lua(lua, &serde_json::to_value(fns).unwrap_or_default())
         });
         methods.add_method("engines", |lua, this, ()| {
@@ -505,7 +484,7 @@ impl UserData for LuaResult {
             if !wait(lua, &this.0, t)? {
                 return Err(err(ClusterError::Timeout(t.unwrap_or_default())));
             }
-            remember_output(lua, &this.0);
+            remember_output(lua, &this.0)?;
             let v = this.0.get().map_err(err)?;
             lua_value(lua, &v)
         });
@@ -534,10 +513,10 @@ impl UserData for LuaResult {
 // ---------------------------------------------------------------- globals
 
 /// Installs `rc`, `dview`, `lview`, `Reference`, `range`, `null`, `help`, `Out`, `In`.
-pub fn install(lua: &Lua, ctx: Rc<Ctx>) -> mlua::Result<()> {
+pub fn install(lua: &Lua, ctx: &Rc<Context>) -> mlua::Result<()> {
     let g = lua.globals();
-    let client = ctx.client.clone();
-    lua.set_app_data(ctx);
+    let client = ctx.client().clone();
+    ctx.attach(lua);
     g.set("rc", LuaClient(client.clone()))?;
     g.set(
         "dview",
@@ -576,8 +555,7 @@ pub fn install(lua: &Lua, ctx: Rc<Ctx>) -> mlua::Result<()> {
     g.set(
         "help",
         lua.create_function(|lua, topic: Option<mlua::Value>| {
-            crate::help::help(lua, topic.as_ref());
-            Ok(())
+            crate::help::help(lua, topic.as_ref())
         })?,
     )?;
     Ok(())

@@ -2,9 +2,9 @@
 //! methods, magics, built-in names inside the quotes, Lua globals, engine namespace names),
 //! and a hint with a function's signature.
 
-use client::Client;
+use crate::context::Context as SessionContext;
+use crate::magics;
 use mlua::Lua;
-use protocol::messages::FunctionInfo;
 use rustyline::completion::{Completer, Pair};
 use rustyline::highlight::Highlighter;
 use rustyline::hint::{Hint, Hinter};
@@ -85,7 +85,7 @@ pub fn is_incomplete(checker: &Lua, input: &str) -> bool {
         // Line magics that take code: check the code part.
         let mut parts = rest.splitn(2, char::is_whitespace);
         match (parts.next(), parts.next()) {
-            (Some("px" | "time" | "timeit"), Some(code)) => code,
+            (Some(name), Some(code)) if magics::takes_code(name) => code,
             _ => return false,
         }
     } else {
@@ -119,19 +119,20 @@ pub fn lua_incomplete(checker: &Lua, code: &str) -> bool {
 
 /// What completion knows, refreshed by the REPL as it runs.
 pub struct Knowledge {
-    pub lua: Rc<Lua>,
-    pub client: Client,
-    pub functions: Rc<RefCell<Vec<FunctionInfo>>>,
+    /// The session's Lua state, for global names and table fields.
+    lua: Rc<Lua>,
+    /// The session context: the client and the engines' functions.
+    ctx: Rc<SessionContext>,
     /// Names in the engines' namespaces, and when they were last asked for.
     names: RefCell<(Vec<String>, Option<Instant>)>,
 }
 
 impl Knowledge {
-    pub fn new(lua: Rc<Lua>, client: Client, functions: Rc<RefCell<Vec<FunctionInfo>>>) -> Self {
+    /// Completion for the session running `lua` with the context `ctx`.
+    pub fn new(lua: Rc<Lua>, ctx: Rc<SessionContext>) -> Self {
         Knowledge {
             lua,
-            client,
-            functions,
+            ctx,
             names: RefCell::new((Vec::new(), None)),
         }
     }
@@ -144,7 +145,7 @@ impl Knowledge {
             .is_none_or(|t| t.elapsed() > Duration::from_secs(2));
         if stale {
             let mut names = Vec::new();
-            if let Ok(view) = self.client.direct_view(client::Targets::All) {
+            if let Ok(view) = self.ctx.client().direct_view(client::Targets::All) {
                 if let Ok(ar) = view_names(&view) {
                     names = ar;
                 }
@@ -192,12 +193,16 @@ fn view_names(view: &client::DirectView) -> Result<Vec<String>, client::ClusterE
 
 /// The rustyline helper.
 pub struct ReplHelper {
-    pub knowledge: Knowledge,
+    /// What completion and hints know.
+    knowledge: Knowledge,
+    /// A bare Lua state to tell complete input from unfinished.
     checker: Lua,
-    pub color: bool,
+    /// Whether hints are dimmed with terminal colours.
+    color: bool,
 }
 
 impl ReplHelper {
+    /// A helper completing from `knowledge`; `color` when the output is a terminal.
     pub fn new(knowledge: Knowledge, color: bool) -> Self {
         ReplHelper {
             knowledge,
@@ -232,6 +237,18 @@ fn word_start(before: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// Completion of a magic name typed at the start of a line (`%lsm`): where the completed
+/// text starts and the candidates. `None` when the cursor is not in a magic's name.
+pub fn complete_magic(before: &str) -> Option<(usize, Vec<Pair>)> {
+    let rest = before.trim_start().strip_prefix('%')?;
+    if rest.contains(char::is_whitespace) {
+        return None;
+    }
+    let start = before.find('%').unwrap_or(0);
+    let names = magics::MAGICS.iter().map(|m| m.spelled());
+    Some((start, matching(before.trim_start(), names)))
+}
+
 fn matching(prefix: &str, options: impl IntoIterator<Item = String>) -> Vec<Pair> {
     let mut v: Vec<String> = options
         .into_iter()
@@ -259,26 +276,15 @@ impl Completer for ReplHelper {
         let before = &line[..pos];
         let k = &self.knowledge;
         // Magics at the start of a line.
-        if let Some(rest) = before.trim_start().strip_prefix('%') {
-            if !rest.contains(char::is_whitespace) {
-                let start = before.find('%').unwrap_or(0);
-                let names = crate::help::MAGICS
-                    .iter()
-                    .map(|(m, _)| m.split_whitespace().next().unwrap_or("").to_string());
-                return Ok((start, matching(before.trim_start(), names)));
-            }
+        if let Some(found) = complete_magic(before) {
+            return Ok(found);
         }
         if let Some((start, typed)) = string_argument(before, FUNCTION_CALLS) {
-            if k.functions.borrow().is_empty() {
-                if let Ok(f) = k.client.functions() {
-                    *k.functions.borrow_mut() = f;
-                }
-            }
             let names: Vec<String> = k
-                .functions
-                .borrow()
-                .iter()
-                .map(|f| f.name.clone())
+                .ctx
+                .known_functions()
+                .into_iter()
+                .map(|f| f.name)
                 .collect();
             return Ok((start, matching(typed, names)));
         }
@@ -336,7 +342,7 @@ impl Hinter for ReplHelper {
         let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
         let name_end = rest[1..].find(quote)? + 1;
         let name = &rest[1..name_end];
-        let fns = self.knowledge.functions.borrow();
+        let fns = self.knowledge.ctx.functions();
         let f = fns.iter().find(|f| f.name == name)?;
         Some(SignatureHint(format!("   -- {}", f.signature)))
     }

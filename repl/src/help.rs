@@ -1,7 +1,9 @@
-//! `help()`, `help("calculate_pi")`, `%help`, `%lsmagic`.
+//! `help()`, `help("calculate_pi")` and `%help`: the overview of the REPL and the help of
+//! the engines' functions. The list of magics (`%lsmagic`) comes from the magic table.
 
-use crate::api::ctx;
+use crate::context;
 
+/// How the REPL works, for `help()` and `%help`.
 pub const OVERVIEW: &str = "\
 The cluster REPL runs Lua 5.4. Predefined:
   rc                 the client: rc.ids, rc[0], rc[{0, 2}], rc:direct_view(), rc:load_balanced_view()
@@ -20,61 +22,13 @@ Functions are built-ins by name (\"calculate_pi\") or Lua functions defined here
 An expression typed alone prints its value. Ctrl-C stops a wait (tasks keep running);
 Ctrl-D or exit leaves.";
 
-pub const MAGICS: &[(&str, &str)] = &[
-    (
-        "%px CODE",
-        "run CODE on the current targets; output as [stdout:N]",
-    ),
-    (
-        "%%px",
-        "run the rest of the cell (until an empty line) on the current targets",
-    ),
-    ("%autopx", "toggle: run every cell on the engines"),
-    (
-        "%pxconfig --targets T",
-        "set the %px targets: all, or ids like 0,2",
-    ),
-    ("%result", "show the last %px outputs again"),
-    ("%time EXPR", "run once and print the wall time"),
-    (
-        "%timeit EXPR",
-        "time EXPR over many loops: mean ± std. dev. and best",
-    ),
-    ("%who", "names in the engines' namespaces"),
-    (
-        "%engines",
-        "a table of engines: id, host, pid, state, tasks, last heartbeat",
-    ),
-    (
-        "%abort",
-        "cancel every unfinished task started from this session",
-    ),
-    ("%lsmagic", "list the magics"),
-    ("%help", "how the REPL works"),
-];
-
-pub fn lsmagic() -> String {
-    let width = MAGICS.iter().map(|(m, _)| m.len()).max().unwrap_or(0);
-    MAGICS
-        .iter()
-        .map(|(m, h)| format!("  {m:width$}  {h}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Prints help on a topic: nothing for the overview, a function name, or an object.
-pub fn help(lua: &mlua::Lua, topic: Option<&mlua::Value>) {
+pub fn help(lua: &mlua::Lua, topic: Option<&mlua::Value>) -> mlua::Result<()> {
     match topic {
         None => println!("{OVERVIEW}"),
         Some(mlua::Value::String(s)) => {
             let name = s.to_string_lossy();
-            let c = ctx(lua);
-            if c.functions.borrow().is_empty() {
-                if let Ok(f) = c.client.functions() {
-                    *c.functions.borrow_mut() = f;
-                }
-            }
-            let fns = c.functions.borrow();
+            let fns = context::of(lua)?.known_functions();
             match fns.iter().find(|f| f.name == name) {
                 Some(f) => println!("{}\n    {}", f.signature, f.help),
                 None => {
@@ -91,4 +45,5 @@ pub fn help(lua: &mlua::Lua, topic: Option<&mlua::Value>) {
             println!("{OVERVIEW}");
         }
     }
+    Ok(())
 }
