@@ -219,3 +219,47 @@ fn remote_errors_from_many_engines_are_shown_once() {
         "{err}"
     );
 }
+
+#[test]
+fn engines_are_indexed_from_the_end_and_queue_status_is_keyed_by_engine_id() {
+    let env = TestEnv::new();
+    env.start("default", 3, &[]);
+    let script = r#"
+rc[-1]:apply_sync("multiply", 2, 3)
+tostring(rc[-1])
+tostring(rc:direct_view({0, -2}))
+rc[{-3}]:apply_sync("getpid")[1] == rc[0]:apply_sync("getpid")
+rc[2]:apply_sync("noop")
+rc:queue_status(2).completed
+rc:queue_status(-1).completed
+rc:queue_status().engines[2].completed
+rc:queue_status().unassigned
+%px print("hi")
+%pxresult
+rc[-4]
+"#;
+    let (code, out, err) = repl_stdin(&env, script);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "6", "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(lines[1], "\"<DirectView [2]>\"");
+    assert_eq!(lines[2], "\"<DirectView [0, 1]>\"");
+    assert_eq!(lines[3], "true");
+    // Engine 2 has run three direct tasks: getpid when the test started, multiply, noop.
+    // (noop's nil prints nothing.)
+    assert_eq!(lines[4], "3");
+    assert_eq!(lines[5], "3");
+    assert_eq!(lines[6], "3");
+    assert_eq!(lines[7], "0");
+    // %pxresult shows the last %px output again, as %result does.
+    let px: Vec<&str> = lines[8..].to_vec();
+    assert_eq!(px.len() % 2, 0, "{px:?}");
+    let (first, again) = px.split_at(px.len() / 2);
+    assert!(first.iter().any(|l| l.contains("hi")), "{px:?}");
+    assert_eq!(first, again);
+    // Out of range from the end: a clear error naming the engines, and the script stops.
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("engine index -4 is out of range: engines are 0, 1, 2"),
+        "stderr:\n{err}"
+    );
+}

@@ -137,20 +137,39 @@ fn ids_table(lua: &Lua, ids: &[EngineId]) -> mlua::Result<Table> {
     lua.create_sequence_from(ids.iter().map(|i| i.0))
 }
 
-/// Targets from Lua: nil or "all", an id, or a list of ids.
-fn targets(v: &mlua::Value) -> mlua::Result<Targets> {
+/// Targets from Lua: nil or "all", an id, or a list of ids. Negative ids count from the end
+/// of the registered engines, as Python's indices do (`rc[-1]` is the last engine).
+fn targets(client: &Client, v: &mlua::Value) -> mlua::Result<Targets> {
+    // Asked for only when a negative id needs them.
+    let mut registered: Option<Vec<EngineId>> = None;
+    let mut id_of = |i: i64| -> mlua::Result<EngineId> {
+        if i >= 0 {
+            return u32::try_from(i)
+                .map(EngineId)
+                .map_err(|_| usage(format!("{i} is not an engine id")));
+        }
+        if registered.is_none() {
+            registered = Some(client.ids().map_err(err)?);
+        }
+        let ids = registered.as_deref().unwrap_or_default();
+        let from_end = i.unsigned_abs() as usize;
+        if from_end > ids.len() {
+            return Err(usage(format!(
+                "engine index {i} is out of range: {}",
+                protocol::ids::describe_ids(ids)
+            )));
+        }
+        Ok(ids[ids.len() - from_end])
+    };
     Ok(match v {
         mlua::Value::Nil => Targets::All,
         mlua::Value::String(s) if s.to_str()? == "all" => Targets::All,
-        mlua::Value::Integer(i) if *i >= 0 => Targets::One(EngineId(*i as u32)),
+        mlua::Value::Integer(i) => Targets::One(id_of(*i)?),
         mlua::Value::Table(t) => {
             let mut ids = Vec::new();
             for v in t.sequence_values::<i64>() {
                 let id = v.map_err(|_| usage("targets must be engine ids (integers)"))?;
-                if id < 0 {
-                    return Err(usage(format!("{id} is not an engine id")));
-                }
-                ids.push(EngineId(id as u32));
+                ids.push(id_of(id)?);
             }
             Targets::Many(ids)
         }
@@ -161,6 +180,27 @@ fn targets(v: &mlua::Value) -> mlua::Result<Targets> {
             )))
         }
     })
+}
+
+/// One engine's queue counts as a Lua table.
+fn engine_queue(lua: &Lua, q: &protocol::messages::EngineQueue) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.set("queue", q.queue)?;
+    t.set("tasks", q.tasks)?;
+    t.set("completed", q.completed)?;
+    Ok(t)
+}
+
+/// A queue status as Lua: `engines` keyed by integer engine id, and `unassigned`.
+fn queue_status_table(lua: &Lua, q: &protocol::messages::QueueStatus) -> mlua::Result<Table> {
+    let engines = lua.create_table()?;
+    for (id, e) in &q.engines {
+        engines.set(id.0, engine_queue(lua, e)?)?;
+    }
+    let t = lua.create_table()?;
+    t.set("engines", engines)?;
+    t.set("unassigned", q.unassigned)?;
+    Ok(t)
 }
 
 // ---------------------------------------------------------------- client
@@ -178,7 +218,7 @@ impl UserData for LuaClient {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_method("direct_view", |_, this, t: mlua::Value| {
             Ok(LuaView::Direct(
-                this.0.direct_view(targets(&t)?).map_err(err)?,
+                this.0.direct_view(targets(&this.0, &t)?).map_err(err)?,
             ))
         });
         methods.add_method("load_balanced_view", |_, this, ()| {
@@ -196,9 +236,23 @@ impl UserData for LuaClient {
             }
             Ok(true)
         });
-        methods.add_method("queue_status", |lua, this, ()| {
-            let q = this.0.queue_status(None).map_err(err)?;
-            json_to_lua(lua, &serde_json::to_value(q).unwrap_or_default())
+        // `rc:queue_status()`: every engine; `rc:queue_status(id)`: that engine's record.
+        methods.add_method("queue_status", |lua, this, id: mlua::Value| {
+            if id.is_nil() {
+                let q = this.0.queue_status(None).map_err(err)?;
+                return Ok(mlua::Value::Table(queue_status_table(lua, &q)?));
+            }
+            let Targets::One(id) = targets(&this.0, &id)? else {
+                return Err(usage(
+                    "queue_status takes one engine id, or nothing for all",
+                ));
+            };
+            let q = this.0.queue_status(Some(vec![id])).map_err(err)?;
+            let record = q
+                .engines
+                .get(&id)
+                .ok_or_else(|| usage(format!("no engine {id}")))?;
+            Ok(mlua::Value::Table(engine_queue(lua, record)?))
         });
         methods.add_method("functions", |lua, this, ()| {
             let fns = this.0.functions().map_err(err)?;
@@ -214,7 +268,7 @@ impl UserData for LuaClient {
         });
         methods.add_meta_method(MetaMethod::Index, |_, this, key: mlua::Value| match key {
             mlua::Value::Integer(_) | mlua::Value::Table(_) => Ok(LuaView::Direct(
-                this.0.direct_view(targets(&key)?).map_err(err)?,
+                this.0.direct_view(targets(&this.0, &key)?).map_err(err)?,
             )),
             other => Err(usage(format!(
                 "rc has no field {}; try rc.ids, rc[0], rc[{{0, 2}}], rc:direct_view()",
@@ -434,7 +488,7 @@ impl UserData for LuaView {
                 LuaView::Balanced(b) => b.queue_status(),
             }
             .map_err(err)?;
-            json_to_lua(lua, &serde_json::to_value(q).unwrap_or_default())
+            queue_status_table(lua, &q)
         });
         methods.add_method("shutdown", |_, this, ()| match this {
             LuaView::Direct(d) => d.shutdown().map_err(err),

@@ -106,6 +106,14 @@ pub static MAGICS: &[Magic] = &[
         run: px::result,
     },
     Magic {
+        name: "pxresult",
+        kind: Kind::Line,
+        usage: "%pxresult",
+        help: "the same as %result (IPython Parallel's name)",
+        takes_code: false,
+        run: px::result,
+    },
+    Magic {
         name: "time",
         kind: Kind::Line,
         usage: "%time EXPR",
