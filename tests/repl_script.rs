@@ -234,6 +234,7 @@ rc:queue_status(2).completed
 rc:queue_status(-1).completed
 rc:queue_status().engines[2].completed
 rc:queue_status().unassigned
+#dview .. " " .. #rc[{0, -1}] .. " " .. #lview
 %px print("hi")
 %pxresult
 rc[-4]
@@ -250,8 +251,9 @@ rc[-4]
     assert_eq!(lines[5], "3");
     assert_eq!(lines[6], "3");
     assert_eq!(lines[7], "0");
+    assert_eq!(lines[8], "\"3 2 3\"");
     // %pxresult shows the last %px output again, as %result does.
-    let px: Vec<&str> = lines[8..].to_vec();
+    let px: Vec<&str> = lines[9..].to_vec();
     assert_eq!(px.len() % 2, 0, "{px:?}");
     let (first, again) = px.split_at(px.len() / 2);
     assert!(first.iter().any(|l| l.contains("hi")), "{px:?}");

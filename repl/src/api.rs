@@ -494,6 +494,14 @@ impl UserData for LuaView {
             LuaView::Direct(d) => d.shutdown().map_err(err),
             LuaView::Balanced(b) => b.shutdown().map_err(err),
         });
+        // `#dview`: how many engines the view reaches (for a load-balanced view, how many
+        // engines are registered).
+        methods.add_meta_method(MetaMethod::Len, |lua, this, ()| {
+            Ok(match this {
+                LuaView::Direct(d) => d.targets().map_err(err)?.len(),
+                LuaView::Balanced(_) => context::of(lua)?.client().ids().map_err(err)?.len(),
+            })
+        });
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(match this {
                 LuaView::Direct(d) => match d.targets() {

@@ -7,7 +7,7 @@ use crate::context;
 pub const OVERVIEW: &str = "\
 The cluster REPL runs Lua 5.4. Predefined:
   rc                 the client: rc.ids, rc[0], rc[{0, 2}], rc:direct_view(), rc:load_balanced_view()
-                     rc:wait({ar1, ar2}), rc:queue_status(), rc:functions(), rc:engines()
+                     rc:wait({ar1, ar2}), rc:queue_status([id]), rc:functions(), rc:engines()
   dview              a direct view on all engines        lview   a load-balanced view
   view methods       apply_sync(f, ...), apply_async(f, ...), map_sync(f, list), map_async(f, list)
                      push({name = value}), pull(name), scatter(name, list), gather(name),
