@@ -235,7 +235,7 @@ pub struct ApplyArgs {
     /// Load-balanced: one task, placed by the scheduler; prints its single value.
     #[arg(long)]
     pub lb: bool,
-    /// Times a load-balanced task is resubmitted if its engine dies.
+    /// Times a load-balanced task is resubmitted if it fails or its engine dies.
     #[arg(long, default_value_t = 0, requires = "lb")]
     pub retries: u32,
     /// Give up after this many seconds (the tasks keep running).
@@ -258,7 +258,7 @@ pub struct MapArgs {
     /// Load-balanced: one task per element, placed by the scheduler.
     #[arg(long)]
     pub lb: bool,
-    /// Times a load-balanced task is resubmitted if its engine dies.
+    /// Times a load-balanced task is resubmitted if it fails or its engine dies.
     #[arg(long, default_value_t = 0, requires = "lb")]
     pub retries: u32,
     /// Give up after this many seconds (the tasks keep running).

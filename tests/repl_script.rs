@@ -265,3 +265,29 @@ rc[-4]
         "stderr:\n{err}"
     );
 }
+
+#[test]
+fn retries_cover_tasks_that_fail_and_move_them_to_other_engines() {
+    let env = TestEnv::new();
+    env.start("default", 2, &[]);
+    // Engine 0 is "bad": every task that lands there fails. With one retry each failed
+    // task runs again on engine 1, so every result is right; without, some fail.
+    let script = r#"
+rc[0]:execute("bad = true")
+function check(x) if bad then error("bad engine") end return x * 2 end
+lview.retries = 1
+r = lview:map_sync(check, range(0, 40))
+ok = true; for i, v in ipairs(r) do ok = ok and v == 2 * (i - 1) end; ok
+#r
+lview.retries = 0
+lview:map_sync(check, range(0, 40))
+"#;
+    let (code, out, err) = repl_stdin(&env, script);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], ["true", "40"], "stdout:\n{out}\nstderr:\n{err}");
+    assert_ne!(code, 0, "without retries the map fails");
+    assert!(
+        err.contains("bad engine") && err.contains("engine 0"),
+        "{err}"
+    );
+}

@@ -166,8 +166,18 @@ pub fn describe(e: &Event) -> String {
             msg_id,
             engine,
             retries_left,
-        } => format!(
+            reason,
+        } if reason == "engine died" => format!(
             "task {msg_id} retried: engine {engine} died ({retries_left} retries left)"
+        ),
+        EventKind::TaskRetried {
+            msg_id,
+            engine,
+            retries_left,
+            reason,
+        } => format!(
+            "task {msg_id} retried: it failed on engine {engine} with {} ({retries_left} retries left)",
+            reason.escape_debug()
         ),
         EventKind::TaskFinished {
             msg_id,

@@ -7,8 +7,8 @@
 //! loses events; it never slows the controller).
 //!
 //! A task's events, in order: `task_submitted`, then `task_started` when it reaches an
-//! engine, `task_retried` each time its engine dies and it goes back to the queue (then
-//! `task_started` again), and exactly one `task_finished` whose `status` says how it
+//! engine, `task_retried` each time it goes back to the queue (its engine died, or it
+//! failed with retries left; then `task_started` again), and exactly one `task_finished` whose `status` says how it
 //! ended. An engine's: `engine_registered`, then `engine_left` or `engine_died`.
 
 use crate::ids::{EngineId, MsgId};
@@ -76,13 +76,16 @@ pub enum EventKind {
     },
     /// A task was sent to an engine.
     TaskStarted { msg_id: MsgId, engine: EngineId },
-    /// A task's engine died; the task went back to the queue.
+    /// A task went back to the queue: its engine died holding it, or it failed there and
+    /// had retries left.
     TaskRetried {
         msg_id: MsgId,
-        /// The engine that died holding it.
+        /// The engine that died holding it, or where it failed.
         engine: EngineId,
         /// Retries it still has after this one.
         retries_left: u32,
+        /// Why: `engine died`, or the error it failed with (`ValueError: ...`).
+        reason: String,
     },
     /// A task ended: the last event of every task.
     TaskFinished {

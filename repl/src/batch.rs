@@ -112,6 +112,18 @@ mod tests {
     }
 
     #[test]
+    fn a_line_ending_in_an_expression_after_statements_is_a_whole_cell() {
+        let cut = cells("t = 0; for i = 1, 3 do t = t + i end; t\n#t\n");
+        assert_eq!(
+            cut,
+            vec![
+                (1, "t = 0; for i = 1, 3 do t = t + i end; t\n".to_string()),
+                (2, "#t\n".to_string()),
+            ]
+        );
+    }
+
+    #[test]
     fn padding_keeps_the_file_s_line_numbers() {
         let cut = split("\n\nprint(1)\n");
         assert_eq!(cut[0].padded(), "\n\nprint(1)\n");

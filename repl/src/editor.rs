@@ -110,9 +110,11 @@ pub fn lua_incomplete(checker: &Lua, code: &str) -> bool {
     }
     match checker.load(code).set_name("=check").into_function() {
         Ok(_) => false,
+        // A cell ending in an expression after statements (`t = f(); t`) also fails "near
+        // <eof>", yet it is complete: it shows that expression's value.
         Err(mlua::Error::SyntaxError {
             incomplete_input, ..
-        }) => incomplete_input,
+        }) => incomplete_input && crate::cell::returning(checker, code).is_none(),
         Err(_) => false,
     }
 }

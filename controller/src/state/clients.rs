@@ -61,6 +61,7 @@ impl State {
             engine: meta.target,
             assigned_at: None,
             raw: None,
+            failed_on: Vec::new(),
         });
         if self.shutdown_since.is_some() {
             let err = failure(

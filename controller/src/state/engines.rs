@@ -92,8 +92,8 @@ impl State {
                 return;
             }
         }
-        let task = self.tasks.remove(&msg_id).expect("checked above");
         let meta = msg.metadata::<ReplyMeta>().unwrap_or_default();
+        let task = self.tasks.get_mut(&msg_id).expect("checked above");
         if let Some(e) = self.engines.get_mut(&engine_id) {
             e.last_seen = now;
             e.outstanding.remove(&task.seq);
@@ -106,6 +106,31 @@ impl State {
             }
             e.completed += 1;
         }
+        self.needs_scheduling = true;
+        // A load-balanced task that failed (not one that was aborted) and has retries left
+        // goes back to the front of the queue, away from this engine; its client never
+        // sees this failure.
+        if let (Route::Balanced { retries_left }, Some(error)) = (task.route, &meta.error) {
+            if retries_left > 0 && error.kind == ErrorKind::Remote && task.raw.is_some() {
+                task.route = Route::Balanced {
+                    retries_left: retries_left - 1,
+                };
+                task.engine = None;
+                task.assigned_at = None;
+                task.failed_on.push(engine_id);
+                let reason = format!("{}: {}", error.ename, error.evalue);
+                self.events.emit(|| EventKind::TaskRetried {
+                    msg_id: msg_id.clone(),
+                    engine: engine_id,
+                    retries_left: retries_left - 1,
+                    reason,
+                });
+                self.unassigned.push_front(msg_id);
+                self.queued += 1;
+                return;
+            }
+        }
+        let task = self.tasks.remove(&msg_id).expect("checked above");
         self.events.emit(|| EventKind::TaskFinished {
             msg_id,
             status: meta
@@ -117,7 +142,6 @@ impl State {
             error: meta.error,
         });
         comm.forward_reply(&task.client, msg.raw);
-        self.needs_scheduling = true;
     }
 
     /// Declares dead every engine silent for longer than the heartbeat deadline.
@@ -167,6 +191,7 @@ impl State {
                         msg_id: msg_id.clone(),
                         engine: id,
                         retries_left: retries_left - 1,
+                        reason: "engine died".into(),
                     });
                     requeue.push(msg_id);
                 }

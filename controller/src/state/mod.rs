@@ -78,6 +78,8 @@ struct Task {
     assigned_at: Option<Instant>,
     /// The signed frames: while unassigned, and kept as a copy while a retry may need them.
     raw: Option<RawParts>,
+    /// Engines it failed on (a retried failure avoids them while others can take it).
+    failed_on: Vec<EngineId>,
 }
 
 /// Everything the controller knows.

@@ -51,7 +51,24 @@ impl State {
                 self.unassigned.pop_front();
                 continue;
             }
-            let Some(engine_id) = self.scheduler.pick(&candidates) else {
+            let failed_on = &self.tasks[msg_id].failed_on;
+            let picked = if failed_on.is_empty() {
+                self.scheduler.pick(&candidates)
+            } else {
+                // A failed task retries away from the engines it failed on, while any other
+                // engine is registered (it waits for one of them to have room).
+                let others: Vec<Candidate> = candidates
+                    .iter()
+                    .filter(|c| !failed_on.contains(&c.id))
+                    .copied()
+                    .collect();
+                if others.is_empty() {
+                    self.scheduler.pick(&candidates)
+                } else {
+                    self.scheduler.pick(&others)
+                }
+            };
+            let Some(engine_id) = picked else {
                 break;
             };
             let msg_id = self.unassigned.pop_front().expect("front exists");

@@ -228,11 +228,18 @@ impl H {
         self.reply_with(engine, task, &meta, &body, now);
     }
 
-    /// A failed reply to `task` from `engine`, of error kind `kind`.
-    pub fn reply_error(&mut self, engine: &[u8], task: &MsgId, kind: ErrorKind, now: Instant) {
+    /// A failed reply to `task` from `engine`: an error of kind `kind` named `ename`.
+    pub fn reply_error(
+        &mut self,
+        engine: &[u8],
+        task: &MsgId,
+        kind: ErrorKind,
+        ename: &str,
+        now: Instant,
+    ) {
         let error = TaskError {
             kind,
-            ename: "TaskAborted".into(),
+            ename: ename.into(),
             evalue: "stopped".into(),
             traceback: vec![],
             engine_id: None,

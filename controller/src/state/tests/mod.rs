@@ -551,7 +551,8 @@ fn a_retried_task_reports_its_whole_story_in_order() {
         EventKind::TaskRetried {
             msg_id: id.clone(),
             engine: EngineId(0),
-            retries_left: 0
+            retries_left: 0,
+            reason: "engine died".into()
         }
     );
     assert_eq!(
@@ -586,7 +587,7 @@ fn aborted_tasks_report_how_they_ended() {
     });
     h.request(CL, &req, now);
     // The engine stops the running one and says so.
-    h.reply_error(b"e0", &running, ErrorKind::Aborted, now);
+    h.reply_error(b"e0", &running, ErrorKind::Aborted, "TaskAborted", now);
     let q = h.task_events(&queued);
     assert_eq!(q.len(), 2, "{q:?}");
     assert!(matches!(&q[0], EventKind::TaskSubmitted { .. }));
@@ -655,6 +656,101 @@ fn a_new_subscriber_is_greeted_with_a_snapshot() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+// ---------------------------------------------------------------- retries of failures
+
+#[test]
+fn a_failed_task_with_retries_runs_again_elsewhere_and_its_client_sees_only_the_result() {
+    let mut h = H::new(Scheme::LeastLoad);
+    let now = h.t0;
+    h.register(b"e0", now);
+    h.register(b"e1", now);
+    let id = h.submit(CL, None, 2, now);
+    h.schedule(now);
+    let first = match &h.take()[..] {
+        [Sent::Task { engine, .. }] => engine.clone(),
+        other => panic!("{other:?}"),
+    };
+    let second: &[u8] = if first == b"e0" { b"e1" } else { b"e0" };
+    h.reply_error(&first, &id, ErrorKind::Remote, "ValueError", now);
+    h.schedule(now);
+    // Not forwarded to the client; sent to the other engine although the first has room.
+    assert!(
+        matches!(&h.take()[..], [Sent::Task { engine, msg_id }] if engine == second && *msg_id == id)
+    );
+    // It fails there too: with a retry left and every engine tried, it may go back to one.
+    h.reply_error(second, &id, ErrorKind::Remote, "ValueError", now);
+    h.schedule(now);
+    assert!(matches!(&h.take()[..], [Sent::Task { msg_id, .. }] if *msg_id == id));
+    let third = h.s.tasks[&id].engine.expect("assigned");
+    let third_ident = format!("e{}", third.0).into_bytes();
+    h.reply(&third_ident, &id, 7, now);
+    assert!(matches!(&h.take()[..], [Sent::Reply { parent, .. }] if *parent == id));
+    let story: Vec<&str> = h.task_events(&id).iter().map(event_name).collect();
+    assert_eq!(
+        story,
+        [
+            "task_submitted",
+            "task_started",
+            "task_retried",
+            "task_started",
+            "task_retried",
+            "task_started",
+            "task_finished"
+        ]
+    );
+    let evs = h.task_events(&id);
+    assert!(
+        matches!(&evs[2], EventKind::TaskRetried { retries_left: 1, reason, .. } if reason == "ValueError: stopped")
+    );
+    assert_eq!(h.s.pending_tasks(), 0);
+}
+
+#[test]
+fn without_retries_or_when_aborted_a_failure_goes_to_the_client() {
+    let mut h = H::new(Scheme::LeastLoad);
+    let now = h.t0;
+    h.register(b"e0", now);
+    h.register(b"e1", now);
+    let plain = h.submit(CL, None, 0, now);
+    h.schedule(now);
+    let engine = match &h.take()[..] {
+        [Sent::Task { engine, .. }] => engine.clone(),
+        other => panic!("{other:?}"),
+    };
+    h.reply_error(&engine, &plain, ErrorKind::Remote, "ValueError", now);
+    assert!(matches!(&h.take()[..], [Sent::Reply { parent, .. }] if *parent == plain));
+    // Aborted on its engine: an abort is never retried.
+    let aborted = h.submit(CL, None, 3, now);
+    h.schedule(now);
+    let engine = match &h.take()[..] {
+        [Sent::Task { engine, .. }] => engine.clone(),
+        other => panic!("{other:?}"),
+    };
+    h.reply_error(&engine, &aborted, ErrorKind::Aborted, "TaskAborted", now);
+    h.schedule(now);
+    assert!(matches!(&h.take()[..], [Sent::Reply { parent, .. }] if *parent == aborted));
+    assert_eq!(h.s.pending_tasks(), 0);
+}
+
+#[test]
+fn a_retried_failure_waits_for_another_engine_rather_than_repeat_on_its_own() {
+    let mut h = H::new(Scheme::LeastLoad);
+    let now = h.t0;
+    h.register(b"e0", now);
+    h.register(b"e1", now);
+    let busy = h.submit(CL, Some(1), 0, now); // e1 is busy with a direct task
+    let id = h.submit(CL, None, 1, now);
+    h.schedule(now);
+    h.take();
+    h.reply_error(b"e0", &id, ErrorKind::Remote, "ValueError", now);
+    h.schedule(now);
+    assert_eq!(h.tasks_to(b"e0"), 0, "not back on the engine it failed on");
+    assert_eq!(h.s.unassigned_tasks(), 1);
+    h.reply(b"e1", &busy, 5, now);
+    h.schedule(now);
+    assert_eq!(h.tasks_to(b"e1"), 1);
 }
 
 fn event_name(e: &EventKind) -> &'static str {
