@@ -180,38 +180,6 @@ pub struct Engine {
     url: String,
 }
 
-/// The local address this host uses to reach `location` (asking the routing table sends
-/// no packet); empty if it cannot be found.
-fn local_address(location: &str) -> String {
-    let target = format!(
-        "{}:9",
-        location.trim_start_matches('[').trim_end_matches(']')
-    );
-    let bind = if location.contains(':') {
-        "[::]:0"
-    } else {
-        "0.0.0.0:0"
-    };
-    std::net::UdpSocket::bind(bind)
-        .and_then(|s| {
-            s.connect(target.as_str())?;
-            s.local_addr()
-        })
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default()
-}
-
-fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown".into();
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
-
 impl Engine {
     /// Connects to the controller in `info` and registers; returns once it has an id.
     pub fn connect(info: &ConnectionInfo, opts: EngineOptions) -> Result<Engine, EngineError> {
@@ -255,8 +223,10 @@ impl Engine {
         let control = connect(zmq::DEALER, control_port, Some(&control_ident), 0)?;
 
         let request = EngineMessage::RegisterRequest(RegisterRequest {
-            hostname: hostname(),
-            address: local_address(&info.location),
+            hostname: protocol::host::hostname().unwrap_or_else(|| "unknown".into()),
+            address: protocol::host::local_address_to(&info.location)
+                .map(|ip| ip.to_string())
+                .unwrap_or_default(),
             pid: std::process::id(),
             functions: opts.registry.infos(),
             version: protocol::VERSION.to_string(),
