@@ -163,19 +163,17 @@ fn bind(
     Ok((s, port))
 }
 
-/// The address other hosts can reach this one at, for `--ip '*'` without `--location`.
+/// The address other hosts can reach this one at, for `--ip '*'` (or `::`) without
+/// `--location`: the source address of the route to an outside address (nothing is sent).
 pub fn default_location(ip: &str) -> String {
-    if ip != "*" && ip != "0.0.0.0" {
-        return ip.to_string();
-    }
-    // Asking the routing table which source address reaches an outside host sends nothing.
-    let routed = std::net::UdpSocket::bind("0.0.0.0:0").and_then(|s| {
-        s.connect("192.0.2.1:9")?;
-        s.local_addr()
-    });
-    match routed {
-        Ok(addr) if !addr.ip().is_unspecified() => addr.ip().to_string(),
-        _ => "127.0.0.1".to_string(),
+    let probe = match ip {
+        "*" | "0.0.0.0" => "192.0.2.1",
+        "::" | "[::]" => "2001:db8::1",
+        other => return other.to_string(),
+    };
+    match protocol::host::local_address_to(probe) {
+        Some(addr) => addr.to_string(),
+        None => "127.0.0.1".to_string(),
     }
 }
 

@@ -14,5 +14,7 @@ pub mod registry;
 pub mod runtime;
 
 pub use namespace::{ScriptOptions, DEFAULT_MEMORY_LIMIT_MB};
-pub use registry::{CallCtx, CancelToken, FnError, Function, Param, ParamType, Registry};
+pub use registry::{
+    Args, CallCtx, CancelToken, FnError, Function, Number, Param, ParamType, Registry,
+};
 pub use runtime::{serve, Engine, EngineError, EngineExit, EngineOptions, ServeOptions};

@@ -168,6 +168,145 @@ pub struct CallCtx<'a> {
     pub cancel: &'a CancelToken,
 }
 
+/// A number argument as given: an exact integer or a float.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Number {
+    Int(i64),
+    Float(f64),
+}
+
+impl Number {
+    /// The value as a float (an integer rounded to the nearest float).
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Number::Int(i) => i as f64,
+            Number::Float(f) => f,
+        }
+    }
+}
+
+impl std::fmt::Display for Number {
+    /// As a user writes it: `2`, `-1.5`, `NaN`, `inf`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Number::Int(i) => write!(f, "{i}"),
+            Number::Float(x) => write!(f, "{x:?}"),
+        }
+    }
+}
+
+/// A function's checked arguments, read by parameter name and type: `args.int("n")?`.
+///
+/// The registry has checked them against the declared parameters before the body runs,
+/// so reading a declared parameter as its declared type succeeds; asking for an
+/// undeclared name or another type is a mistake in the function, reported as a
+/// `TypeError` naming it rather than a panic.
+pub struct Args<'a> {
+    function: &'a str,
+    params: &'a [Param],
+    values: &'a [Value],
+}
+
+impl<'a> Args<'a> {
+    /// `values` for the function `function` declared with `params`.
+    pub fn new(function: &'a str, params: &'a [Param], values: &'a [Value]) -> Args<'a> {
+        Args {
+            function,
+            params,
+            values,
+        }
+    }
+
+    /// All arguments, in order.
+    pub fn values(&self) -> &'a [Value] {
+        self.values
+    }
+
+    /// The argument of parameter `name`, or `None` if an optional one was left out.
+    pub fn get(&self, name: &str) -> Result<Option<&'a Value>, FnError> {
+        let i = self
+            .params
+            .iter()
+            .position(|p| p.name == name)
+            .ok_or_else(|| {
+                FnError::Type(format!(
+                    "{}: no parameter '{name}' is declared",
+                    self.function
+                ))
+            })?;
+        Ok(self.values.get(i))
+    }
+
+    /// The argument of parameter `name`, which must have been given.
+    pub fn value(&self, name: &str) -> Result<&'a Value, FnError> {
+        self.get(name)?.ok_or_else(|| {
+            FnError::Type(format!(
+                "{}: argument '{name}' was not given",
+                self.function
+            ))
+        })
+    }
+
+    fn wrong(&self, name: &str, want: &str, got: &Value) -> FnError {
+        FnError::Type(format!(
+            "{}: argument '{name}' must be {} {want}, got {}",
+            self.function,
+            article(want),
+            got.type_name()
+        ))
+    }
+
+    /// An `Int` parameter.
+    pub fn int(&self, name: &str) -> Result<i64, FnError> {
+        let v = self.value(name)?;
+        v.as_i64().ok_or_else(|| self.wrong(name, "int", v))
+    }
+
+    /// An optional `Int` parameter: `None` if left out.
+    pub fn opt_int(&self, name: &str) -> Result<Option<i64>, FnError> {
+        match self.get(name)? {
+            None => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| self.wrong(name, "int", v)),
+        }
+    }
+
+    /// A `Number` parameter: an exact integer or a float.
+    pub fn number(&self, name: &str) -> Result<Number, FnError> {
+        match self.value(name)? {
+            Value::Int(i) => Ok(Number::Int(*i)),
+            Value::Float(f) => Ok(Number::Float(*f)),
+            other => Err(self.wrong(name, "number", other)),
+        }
+    }
+
+    /// A `Bool` parameter.
+    pub fn bool(&self, name: &str) -> Result<bool, FnError> {
+        match self.value(name)? {
+            Value::Bool(b) => Ok(*b),
+            other => Err(self.wrong(name, "bool", other)),
+        }
+    }
+
+    /// A `Str` parameter.
+    pub fn str(&self, name: &str) -> Result<&'a str, FnError> {
+        match self.value(name)? {
+            Value::Str(s) => Ok(s.as_str()),
+            other => Err(self.wrong(name, "string", other)),
+        }
+    }
+
+    /// A `List` parameter.
+    pub fn list(&self, name: &str) -> Result<&'a [Value], FnError> {
+        match self.value(name)? {
+            Value::List(items) => Ok(items.as_slice()),
+            other => Err(self.wrong(name, "list", other)),
+        }
+    }
+}
+
 /// The body of a function: arguments have been checked against the declared parameters.
 pub type FnBody = dyn Fn(&CallCtx<'_>, &[Value]) -> Result<Value, FnError> + Send + Sync;
 
@@ -198,6 +337,21 @@ impl Function {
             help,
             body: Arc::new(body),
         }
+    }
+
+    /// A function whose body reads its checked arguments by name through [`Args`].
+    pub fn typed(
+        name: &str,
+        params: Vec<Param>,
+        returns: &'static str,
+        help: &'static str,
+        body: impl Fn(&CallCtx<'_>, &Args<'_>) -> Result<Value, FnError> + Send + Sync + 'static,
+    ) -> Function {
+        let fn_name = name.to_string();
+        let declared = params.clone();
+        Function::new(name, params, returns, help, move |ctx, values| {
+            body(ctx, &Args::new(&fn_name, &declared, values))
+        })
     }
 
     /// `name(p: type, q: type = optional) -> returns`
@@ -422,6 +576,49 @@ mod tests {
         let err = r.call("ad", &[], &ctx).unwrap_err();
         assert_eq!(err.ename(), "NameError");
         assert!(err.to_string().contains("did you mean 'add'"), "{err}");
+    }
+
+    #[test]
+    fn typed_arguments_are_read_by_name() {
+        let params = [
+            Param::new("n", ParamType::Int),
+            Param::new("x", ParamType::Number),
+            Param::new("xs", ParamType::List),
+            Param::new("s", ParamType::Str),
+            Param::new("b", ParamType::Bool),
+            Param::optional("seed", ParamType::Int),
+        ];
+        let values = [
+            Value::Int(3),
+            Value::Float(0.5),
+            Value::from(vec![1i64, 2]),
+            Value::from("hi"),
+            Value::Bool(true),
+        ];
+        let args = Args::new("f", &params, &values);
+        assert_eq!(args.int("n"), Ok(3));
+        assert_eq!(args.number("x"), Ok(Number::Float(0.5)));
+        assert_eq!(args.number("n"), Ok(Number::Int(3)));
+        assert_eq!(args.list("xs").map(<[Value]>::len), Ok(2));
+        assert_eq!(args.str("s"), Ok("hi"));
+        assert_eq!(args.bool("b"), Ok(true));
+        assert_eq!(args.opt_int("seed"), Ok(None));
+        assert_eq!(
+            args.int("seed"),
+            Err(FnError::Type("f: argument 'seed' was not given".into()))
+        );
+        assert_eq!(
+            args.int("x"),
+            Err(FnError::Type(
+                "f: argument 'x' must be an int, got float".into()
+            ))
+        );
+        assert_eq!(
+            args.int("m"),
+            Err(FnError::Type("f: no parameter 'm' is declared".into()))
+        );
+        assert_eq!(Number::Float(f64::NAN).to_string(), "NaN");
+        assert_eq!(Number::Int(-2).to_string(), "-2");
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! The language controllers, engines and clients speak: ids, values, message types, framing
 //! with HMAC signatures, and the connection-file format.
 //!
-//! This crate does no I/O of its own beyond building and splitting ZeroMQ frames; it must
+//! This crate does no I/O of its own beyond building and splitting ZeroMQ frames (and
+//! `host`, which asks the operating system for this machine's name and routes); it must
 //! not know about profiles, processes or scheduling.
 
 pub mod alloc;
 pub mod auth;
 pub mod connection;
 pub mod events;
+pub mod host;
 pub mod ids;
 pub mod messages;
 pub mod value;

@@ -49,50 +49,22 @@ pub fn cluster_error(e: &mlua::Error) -> Option<&ClusterError> {
     }
 }
 
-/// `chunk:LINE: message` split into (chunk, line, message).
-fn located(message: &str) -> Option<(&str, usize, &str)> {
-    // The chunk name may itself contain ':' (a path); the line is the last number field
-    // before the message.
-    let mut search = message;
-    let mut offset = 0;
-    while let Some(i) = search.find(':') {
-        let after = &search[i + 1..];
-        let digits: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
-        if !digits.is_empty() && after[digits.len()..].starts_with(": ") {
-            let line = digits.parse().ok()?;
-            let chunk = &message[..offset + i];
-            let msg = &after[digits.len() + 2..];
-            return Some((chunk, line, msg));
-        }
-        offset += i + 1;
-        search = after;
-    }
-    None
-}
-
 /// A syntax error as the user should see it: where (chunk, line, column), what, and the line
 /// with a caret under the offending token. `source` is the chunk's text.
 pub fn syntax_error(message: &str, source: &str) -> String {
-    let Some((chunk, line, msg)) = located(message) else {
+    let Some(at) = script::syntax::locate(message, source) else {
         return format!("SyntaxError: {message}");
     };
-    let text = source.lines().nth(line.saturating_sub(1)).unwrap_or("");
-    // Lua names the token it stopped at; the parser accepted the earlier occurrences of
-    // it, so the last one on the line is the best guess at where.
-    let column = msg
-        .rsplit_once("near '")
-        .and_then(|(_, tok)| tok.strip_suffix('\''))
-        .and_then(|tok| text.rfind(tok))
-        .map(|i| text[..i].chars().count() + 1);
-    let place = match column {
-        Some(c) => format!("{chunk}, line {line}, column {c}"),
-        None => format!("{chunk}, line {line}"),
+    let place = match at.column {
+        Some(c) => format!("{}, line {}, column {c}", at.chunk, at.line),
+        None => format!("{}, line {}", at.chunk, at.line),
     };
-    let mut out = format!("SyntaxError: {place}: {msg}");
+    let mut out = format!("SyntaxError: {place}: {}", at.message);
+    let text = at.source_line.unwrap_or("");
     if !text.trim().is_empty() {
         out.push_str(&format!("\n    {text}"));
-        if let Some(c) = column {
-            out.push_str(&format!("\n    {}^", " ".repeat(c - 1)));
+        if let Some(pointer) = at.pointer() {
+            out.push_str(&format!("\n    {pointer}"));
         }
     }
     out
@@ -115,9 +87,9 @@ mod tests {
     #[test]
     fn paths_with_colons_still_give_the_line() {
         assert_eq!(
-            located("C:/x/run.lua:12: oops"),
+            script::syntax::split_position("C:/x/run.lua:12: oops"),
             Some(("C:/x/run.lua", 12, "oops"))
         );
-        assert_eq!(located("no location here"), None);
+        assert_eq!(script::syntax::split_position("no location here"), None);
     }
 }

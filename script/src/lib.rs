@@ -4,7 +4,8 @@
 //! `sandbox` makes states that cannot touch files, processes or native code unless the host
 //! allows it; `convert` moves values between Lua and the wire without losing a bit; `ship`
 //! turns a live function into source engines can compile (with `lex`, a tokenizer, and
-//! `bytecode`, a reader of Lua's binary chunks, to find it). This crate knows nothing of
+//! `bytecode`, a reader of Lua's binary chunks, to find it); `syntax` places a syntax error
+//! at its line and column for the REPL and engines alike. This crate knows nothing of
 //! sockets or clusters.
 
 pub mod bytecode;
@@ -12,6 +13,7 @@ pub mod convert;
 pub mod lex;
 pub mod sandbox;
 pub mod ship;
+pub mod syntax;
 
 pub use convert::{from_lua, to_lua, BytesMode, ConvertError, LuaBytes, Reference};
 pub use sandbox::{load_text, new_state, SandboxOptions};

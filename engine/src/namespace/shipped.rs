@@ -1,0 +1,169 @@
+//! Shipped functions: compiled once per hash into a cache of [`CACHE_CAPACITY`] (least
+//! recently used out first), then bound to the values they captured, the library functions
+//! they use and the functions they brought along.
+
+use super::{Failure, Namespace, CACHE_CAPACITY};
+use mlua::{MultiValue, Table};
+use protocol::messages::ScriptFunction;
+use protocol::Value;
+use script::lex;
+
+/// A compiled shipped function.
+pub(super) struct Compiled {
+    /// The source it was compiled from (a second check besides the hash).
+    source: String,
+    /// `function(_ENV, <upvalues>...) return <the function> end`.
+    factory: mlua::Function,
+    /// The function itself, when it captures nothing and can be shared between tasks.
+    shared: Option<mlua::Function>,
+    last_used: u64,
+}
+
+impl Namespace {
+    /// How many compiled shipped functions are cached.
+    pub fn cached(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// The callable for a shipped function: compiled once per hash, then bound to the
+    /// values it captured and the functions it brought.
+    pub fn shipped(&mut self, sf: &ScriptFunction) -> Result<mlua::Function, Failure> {
+        let env = if sf.globals.is_empty() {
+            self.ns.clone()
+        } else {
+            let env = self.lua.create_table().map_err(|e| self.failure(e, None))?;
+            env.set_metatable(Some(self.overlay.clone()))
+                .map_err(|e| self.failure(e, None))?;
+            for (name, g) in &sf.globals {
+                if !lex::is_name(name) {
+                    return Err(malformed(format!("bad global name {name:?}")));
+                }
+                let f = self.instantiate(g, &env)?;
+                env.raw_set(name.as_str(), f)
+                    .map_err(|e| self.failure(e, None))?;
+            }
+            env
+        };
+        self.instantiate(sf, &env)
+    }
+
+    pub(super) fn instantiate(
+        &mut self,
+        sf: &ScriptFunction,
+        env: &Table,
+    ) -> Result<mlua::Function, Failure> {
+        self.clock += 1;
+        let now = self.clock;
+        let stateless = sf.upvalues.is_empty() && sf.library.is_empty() && sf.globals.is_empty();
+        if let Some(c) = self.cache.get_mut(&sf.hash) {
+            if c.source == sf.source {
+                c.last_used = now;
+                if let Some(f) = &c.shared {
+                    return Ok(f.clone());
+                }
+            } else {
+                self.cache.remove(&sf.hash);
+            }
+        }
+        if !self.cache.contains_key(&sf.hash) {
+            let factory = self.compile(sf)?;
+            if self.cache.len() >= CACHE_CAPACITY {
+                if let Some(oldest) = self
+                    .cache
+                    .iter()
+                    .min_by_key(|(_, c)| c.last_used)
+                    .map(|(k, _)| k.clone())
+                {
+                    self.cache.remove(&oldest);
+                }
+            }
+            self.cache.insert(
+                sf.hash.clone(),
+                Compiled {
+                    source: sf.source.clone(),
+                    factory,
+                    shared: None,
+                    last_used: now,
+                },
+            );
+        }
+        let factory = self.cache[&sf.hash].factory.clone();
+        let mut args = MultiValue::new();
+        args.push_back(mlua::Value::Table(env.clone()));
+        for (name, json) in &sf.upvalues {
+            let v = Value::from_wire(json.clone(), &[])
+                .map_err(|e| malformed(format!("upvalue '{name}': {e}")))?;
+            args.push_back(self.lua_value(&v, true)?);
+        }
+        for path in sf.library.values() {
+            args.push_back(self.library(path)?);
+        }
+        let f = factory
+            .call::<mlua::Function>(args)
+            .map_err(|e| self.failure(e, None))?;
+        if stateless && std::ptr::eq(env.to_pointer(), self.ns.to_pointer()) {
+            if let Some(c) = self.cache.get_mut(&sf.hash) {
+                c.shared = Some(f.clone());
+            }
+        }
+        Ok(f)
+    }
+
+    /// Compiles `local _ENV, <names> = ... return <source>`, padded so the source starts on
+    /// its original line of its original chunk.
+    pub(super) fn compile(&self, sf: &ScriptFunction) -> Result<mlua::Function, Failure> {
+        let mut text = String::from("local _ENV");
+        for name in sf.upvalues.keys().chain(sf.library.keys()) {
+            if !lex::is_name(name) || name == "_ENV" {
+                return Err(malformed(format!("bad upvalue name {name:?}")));
+            }
+            text.push_str(", ");
+            text.push_str(name);
+        }
+        text.push_str(" = ... return ");
+        let pad = sf.line.saturating_sub(1).min(1_000_000) as usize;
+        text.extend(std::iter::repeat_n('\n', pad));
+        text.push_str(&sf.source);
+        let chunk = match (&sf.chunk, &sf.name) {
+            (Some(c), _) if c.starts_with('=') || c.starts_with('@') => c.clone(),
+            (_, Some(n)) => format!("={n}"),
+            _ => "=shipped function".to_string(),
+        };
+        script::load_text(&self.lua, &text, &chunk)
+            .into_function()
+            .map_err(|e| self.failure(e, Some(&text)))
+    }
+
+    /// A standard-library function by path (`table.insert`).
+    pub(super) fn library(&self, path: &str) -> Result<mlua::Value, Failure> {
+        let missing = || {
+            Failure::new(
+                "NameError",
+                format!("the library function '{path}' is not available on this engine"),
+            )
+        };
+        let mut parts = path.split('.');
+        let first = parts
+            .next()
+            .filter(|p| lex::is_name(p))
+            .ok_or_else(missing)?;
+        let mut v: mlua::Value = self.lib.raw_get(first).map_err(|_| missing())?;
+        for p in parts {
+            let mlua::Value::Table(t) = v else {
+                return Err(missing());
+            };
+            if !lex::is_name(p) {
+                return Err(missing());
+            }
+            v = t.raw_get(p).map_err(|_| missing())?;
+        }
+        match v {
+            mlua::Value::Function(_) => Ok(v),
+            _ => Err(missing()),
+        }
+    }
+}
+
+fn malformed(what: String) -> Failure {
+    Failure::new("ValueError", format!("malformed shipped function: {what}"))
+}

@@ -1,0 +1,205 @@
+//! Values in and out of the namespace: push, pull, names, references resolved to the
+//! namespace's own values, and the names of Lua types in the wire's vocabulary.
+
+use super::{Failure, Namespace};
+use protocol::Value;
+use script::convert::{from_lua, is_null, new_map, null, to_lua, BytesMode, LuaBytes, Reference};
+use std::collections::BTreeMap;
+
+impl Namespace {
+    /// A name's value, converted (`None` if unset or not convertible).
+    pub fn get(&self, name: &str) -> Option<Value> {
+        match self.ns.raw_get::<mlua::Value>(name) {
+            Ok(mlua::Value::Nil) | Err(_) => None,
+            Ok(v) => from_lua(&v).ok(),
+        }
+    }
+
+    /// The raw Lua value under a name, for tests and the executor.
+    pub(super) fn raw(&self, name: &str) -> Result<mlua::Value, Failure> {
+        match self.ns.raw_get::<mlua::Value>(name) {
+            Ok(mlua::Value::Nil) => Err(undefined(name)),
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.failure(e, None)),
+        }
+    }
+
+    /// Sets names (binary values shared, not copied; references resolved here).
+    pub fn push(&mut self, values: Vec<(String, Value)>) -> Result<(), Failure> {
+        for (name, v) in values {
+            if name.is_empty() {
+                return Err(Failure::new("ValueError", "cannot push an empty name"));
+            }
+            let lv = self.lua_value(&v, true)?;
+            self.ns
+                .raw_set(name.as_str(), lv)
+                .map_err(|e| self.failure(e, None))?;
+        }
+        Ok(())
+    }
+
+    /// The values of names, in order.
+    pub fn pull(&self, names: &[String]) -> Result<Value, Failure> {
+        names
+            .iter()
+            .map(|n| {
+                let v = self.raw(n)?;
+                from_lua(&v).map_err(|e| {
+                    Failure::new(
+                        "TypeError",
+                        format!("cannot pull '{n}': {e} (it is a {})", lua_type(&v)),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::List)
+    }
+
+    /// Names and their type, sorted by name.
+    pub fn names(&self) -> BTreeMap<String, Value> {
+        self.ns
+            .pairs::<mlua::Value, mlua::Value>()
+            .flatten()
+            .filter_map(|(k, v)| match k {
+                mlua::Value::String(s) => {
+                    Some((s.to_string_lossy(), Value::Str(lua_type(&v).to_string())))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Replaces references with the values of the names, for native functions.
+    pub fn resolve(&self, v: Value) -> Result<Value, Failure> {
+        Ok(match v {
+            Value::Ref(name) => {
+                let lv = self.raw(&name)?;
+                from_lua(&lv).map_err(|e| {
+                    Failure::new(
+                        "TypeError",
+                        format!("Reference('{name}'): {e} (it is a {})", lua_type(&lv)),
+                    )
+                })?
+            }
+            Value::List(items) => Value::List(
+                items
+                    .into_iter()
+                    .map(|i| self.resolve(i))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Map(map) => Value::Map(
+                map.into_iter()
+                    .map(|(k, v)| Ok((k, self.resolve(v)?)))
+                    .collect::<Result<_, Failure>>()?,
+            ),
+            other => other,
+        })
+    }
+
+    /// A wire value as a Lua value, references resolved to the namespace's own values (a
+    /// referenced table is the same table, not a copy).
+    pub(super) fn lua_value(&self, v: &Value, top: bool) -> Result<mlua::Value, Failure> {
+        let err = |e| self.failure(e, None);
+        if !has_ref(v) {
+            let lv = to_lua(&self.lua, v, BytesMode::UserData).map_err(err)?;
+            return Ok(if !top && lv.is_nil() { null() } else { lv });
+        }
+        match v {
+            Value::Ref(name) => self.raw(name),
+            Value::List(items) => {
+                let t = self
+                    .lua
+                    .create_table_with_capacity(items.len(), 0)
+                    .map_err(err)?;
+                for (i, item) in items.iter().enumerate() {
+                    t.raw_set(i + 1, self.lua_value(item, false)?)
+                        .map_err(err)?;
+                }
+                Ok(mlua::Value::Table(t))
+            }
+            Value::Map(map) => {
+                let t = new_map(&self.lua).map_err(err)?;
+                for (k, item) in map {
+                    t.raw_set(k.as_str(), self.lua_value(item, false)?)
+                        .map_err(err)?;
+                }
+                Ok(mlua::Value::Table(t))
+            }
+            other => to_lua(&self.lua, other, BytesMode::UserData).map_err(err),
+        }
+    }
+
+    /// A user function defined in the namespace (by earlier `execute`), if `name` is one.
+    pub fn function(&self, name: &str) -> Option<mlua::Function> {
+        match self.ns.raw_get::<mlua::Value>(name) {
+            Ok(mlua::Value::Function(f)) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Whether `name` is set to something that is not a function (for error messages).
+    pub fn non_function(&self, name: &str) -> Option<&'static str> {
+        match self.ns.raw_get::<mlua::Value>(name) {
+            Ok(mlua::Value::Nil) | Ok(mlua::Value::Function(_)) | Err(_) => None,
+            Ok(v) => Some(lua_type(&v)),
+        }
+    }
+}
+
+fn has_ref(v: &Value) -> bool {
+    match v {
+        Value::Ref(_) => true,
+        Value::List(items) => items.iter().any(has_ref),
+        Value::Map(m) => m.values().any(has_ref),
+        _ => false,
+    }
+}
+
+pub(super) fn undefined(name: &str) -> Failure {
+    Failure::new(
+        "NameError",
+        format!("name '{name}' is not defined on this engine"),
+    )
+}
+
+/// The type of a Lua value in the vocabulary of wire values where there is one.
+pub(super) fn lua_type(v: &mlua::Value) -> &'static str {
+    match v {
+        mlua::Value::Nil => "null",
+        v if is_null(v) => "null",
+        mlua::Value::Boolean(_) => "bool",
+        mlua::Value::Integer(_) => "int",
+        mlua::Value::Number(_) => "float",
+        mlua::Value::String(s) => {
+            if std::str::from_utf8(&s.as_bytes()).is_ok() {
+                "string"
+            } else {
+                "bytes"
+            }
+        }
+        mlua::Value::Table(t) => {
+            let n = t.raw_len();
+            let is_map = t
+                .metatable()
+                .and_then(|m| m.raw_get::<Option<String>>("__name").ok().flatten())
+                .is_some_and(|n| n == "map");
+            if !is_map && t.pairs::<mlua::Value, mlua::Value>().count() == n {
+                "list"
+            } else {
+                "map"
+            }
+        }
+        mlua::Value::Function(_) => "function",
+        mlua::Value::Thread(_) => "coroutine",
+        mlua::Value::UserData(ud) => {
+            if ud.is::<LuaBytes>() {
+                "bytes"
+            } else if ud.is::<Reference>() {
+                "reference"
+            } else {
+                "userdata"
+            }
+        }
+        _ => "userdata",
+    }
+}

@@ -1,0 +1,198 @@
+//! The executor's loop: receive a task, run it against the namespace, send its signed
+//! reply, in arrival order; on stop, answer what already arrived as aborted and say goodbye.
+
+use super::control::Shared;
+use super::{EngineError, EngineExit};
+use crate::executor::{execute, Failure, Namespace};
+use crate::registry::Registry;
+use protocol::events::ErrorBrief;
+use protocol::messages::{
+    EngineMessage, ErrorKind, ReplyMeta, TaskError, TaskReply, TaskRequest, TASK_REPLY,
+    TASK_REQUEST,
+};
+use protocol::wire::{recv_frames, Decoder, Encoder};
+use protocol::{EngineId, Header, Received};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use tracing::{debug, warn};
+
+/// Receives tasks, runs them one at a time in arrival order, sends each reply. Returns when
+/// `stop` is set or the control thread decides the engine must stop.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn executor_loop(
+    task: &zmq::Socket,
+    decoder: &mut Decoder,
+    shared: &Shared,
+    registry: &Registry,
+    ns: &mut Namespace,
+    encoder: &Encoder,
+    id: EngineId,
+    stop: &AtomicBool,
+) -> Result<EngineExit, EngineError> {
+    let exit = loop {
+        if stop.load(Ordering::Relaxed) {
+            shared.stop(EngineExit::Stopped);
+        }
+        if let Some(exit) = shared.exit() {
+            break exit;
+        }
+        // A signal (Ctrl-C, SIGTERM) interrupts the poll: go round and see the stop flag.
+        match task.poll(zmq::POLLIN, 100) {
+            Ok(0) | Err(zmq::Error::EINTR) => continue,
+            Ok(_) => {}
+            Err(e) => return Err(e.into()),
+        }
+        while let Ok(frames) = recv_frames(task, zmq::DONTWAIT) {
+            let msg = match decoder.decode(frames) {
+                Ok(m) => m,
+                Err(e) => {
+                    warn!(socket = "task", "rejected message: {e}");
+                    continue;
+                }
+            };
+            if msg.msg_type() != TASK_REQUEST {
+                debug!("ignored a {} on the task socket", msg.msg_type());
+                continue;
+            }
+            let frames = run_one(msg, ns, shared, registry, encoder, id);
+            task.send_multipart(frames, 0)?;
+            if shared.exit().is_some() || stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+    };
+    // Stopping: tasks that already arrived are answered as aborted, then goodbye.
+    while let Ok(frames) = recv_frames(task, zmq::DONTWAIT) {
+        if let Ok(msg) = decoder.decode(frames) {
+            if msg.msg_type() == TASK_REQUEST {
+                let failure = Failure::new(
+                    "TaskAborted",
+                    format!("engine {id} stopped before running the task: {exit}"),
+                );
+                let frames = reply_frames(encoder, &msg.header, id, Err(failure), 0, String::new());
+                task.send_multipart(frames, 0)?;
+            }
+        }
+    }
+    if exit.lost_controller() {
+        // Nobody will read what is still queued: do not hold the exit for it.
+        let _ = task.set_linger(0);
+    } else {
+        let bye = encoder.tagged(
+            vec![],
+            None,
+            &serde_json::json!({}),
+            &EngineMessage::Unregister(Default::default()),
+            vec![],
+        );
+        task.send_multipart(bye.frames, 0)?;
+    }
+    Ok(exit)
+}
+
+/// Runs one task and returns its signed reply.
+fn run_one(
+    mut msg: Received,
+    ns: &mut Namespace,
+    shared: &Shared,
+    registry: &Registry,
+    encoder: &Encoder,
+    id: EngineId,
+) -> Vec<zmq::Message> {
+    let msg_id = msg.header.msg_id.clone();
+    {
+        let mut cur = shared.current.lock().unwrap_or_else(|e| e.into_inner());
+        let was_aborted = shared
+            .aborted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take(&msg_id);
+        if was_aborted {
+            let failure = Failure::new("TaskAborted", "task was aborted before it started");
+            return reply_frames(encoder, &msg.header, id, Err(failure), 0, String::new());
+        }
+        *cur = Some(msg_id);
+        shared.cancel.reset();
+    }
+    let started = Instant::now();
+    let buffers = msg.take_buffers();
+    let binary: usize = buffers.iter().map(|b| b.len()).sum();
+    let outcome = match msg.content::<TaskRequest>() {
+        Ok(req) => ns
+            .admit_binary(binary)
+            .and_then(|()| execute(req, &buffers, ns, registry, &shared.cancel)),
+        Err(e) if e.to_string().contains("recursion limit exceeded") => Err(Failure::new(
+            "ValueError",
+            "the task's arguments nest lists or maps too deeply (a message is read at most 128 levels deep)",
+        )),
+        Err(e) => Err(Failure::new("ProtocolError", e.to_string())),
+    };
+    drop(buffers);
+    ns.tidy();
+    let stdout = ns.take_output();
+    *shared.current.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    let duration_us = started.elapsed().as_micros() as u64;
+    let frames = reply_frames(
+        encoder,
+        &msg.header,
+        id,
+        outcome,
+        duration_us,
+        stdout.clone(),
+    );
+    let size: usize = frames.iter().map(|f| f.len()).sum();
+    if size > shared.max_bytes {
+        // The controller would drop it (and the connection): say so instead.
+        let failure = Failure::new(
+            "ValueError",
+            format!(
+                "the result is {size} bytes, over the cluster's message limit of {} bytes (--max-message-bytes)",
+                shared.max_bytes
+            ),
+        );
+        return reply_frames(encoder, &msg.header, id, Err(failure), duration_us, stdout);
+    }
+    frames
+}
+
+/// The signed `task_reply` for a finished task.
+fn reply_frames(
+    encoder: &Encoder,
+    parent: &Header,
+    id: EngineId,
+    outcome: Result<protocol::Value, Failure>,
+    duration_us: u64,
+    stdout: String,
+) -> Vec<zmq::Message> {
+    let mut meta = ReplyMeta {
+        engine_id: Some(id),
+        duration_us,
+        stdout,
+        error: None,
+    };
+    let mut buffers = Vec::new();
+    let reply = match outcome {
+        Ok(v) => TaskReply::Ok {
+            value: v.to_wire(&mut buffers),
+        },
+        Err(f) => {
+            let kind = if f.is_abort() {
+                ErrorKind::Aborted
+            } else {
+                ErrorKind::Remote
+            };
+            // The controller reads this brief (never the content) to report the outcome.
+            meta.error = Some(ErrorBrief::new(kind, &f.ename, &f.evalue));
+            TaskReply::Error(TaskError {
+                kind,
+                ename: f.ename,
+                evalue: f.evalue,
+                traceback: f.traceback,
+                engine_id: Some(id),
+            })
+        }
+    };
+    encoder
+        .raw(vec![], TASK_REPLY, Some(parent), &meta, &reply, buffers)
+        .frames
+}
