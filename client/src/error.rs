@@ -2,6 +2,7 @@
 
 use protocol::messages::{ErrorKind, TaskError};
 use protocol::EngineId;
+use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -48,18 +49,19 @@ impl ClusterError {
     /// Groups the failures of a multi-task result.
     pub fn composite(errors: Vec<TaskError>) -> ClusterError {
         let mut groups: Vec<ErrorGroup> = Vec::new();
-        for e in errors {
-            let engine = e.engine_id;
-            let key = TaskError {
-                engine_id: None,
-                ..e.clone()
-            };
-            match groups.iter_mut().find(|g| g.error == key) {
-                Some(g) => g.engines.push(engine),
-                None => groups.push(ErrorGroup {
-                    error: key,
-                    engines: vec![engine],
-                }),
+        // Where each distinct error's group is, so grouping a million failures is linear.
+        let mut index: HashMap<TaskError, usize> = HashMap::new();
+        for mut e in errors {
+            let engine = e.engine_id.take();
+            match index.get(&e) {
+                Some(&at) => groups[at].engines.push(engine),
+                None => {
+                    index.insert(e.clone(), groups.len());
+                    groups.push(ErrorGroup {
+                        error: e,
+                        engines: vec![engine],
+                    });
+                }
             }
         }
         ClusterError::Composite(groups)

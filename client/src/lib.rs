@@ -15,12 +15,11 @@
 //! handles onto it and may be used from any thread. The library never prints.
 
 mod client;
+mod conn;
 mod error;
 pub mod events;
-mod io;
 mod report;
 mod result;
-mod store;
 mod view;
 
 pub use client::{Client, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};

@@ -1,10 +1,10 @@
 //! [`AsyncResult`]: the handle of submitted work, as in IPython Parallel.
 
-use crate::client::Client;
+use crate::conn::{Conn, Finished, GroupId, CONTROLLER_LOST};
 use crate::error::ClusterError;
-use crate::store::{Finished, StoreState};
 use protocol::messages::TaskError;
 use protocol::{EngineId, MsgId, Value};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How the values of a result's tasks combine into the value `get` returns.
@@ -30,7 +30,10 @@ pub(crate) enum Post {
 
 /// Submitted work: one or more tasks whose outcomes arrive asynchronously.
 pub struct AsyncResult {
-    client: Client,
+    /// The connection the tasks were sent on.
+    conn: Arc<Conn>,
+    /// The tasks' group in the connection's store, which counts their outcomes.
+    group: GroupId,
     msg_ids: Vec<MsgId>,
     /// The engine each task was sent to, when known at submission (direct views).
     targets: Vec<Option<EngineId>>,
@@ -41,14 +44,15 @@ pub struct AsyncResult {
 
 impl AsyncResult {
     pub(crate) fn new(
-        client: Client,
-        msg_ids: Vec<MsgId>,
+        conn: Arc<Conn>,
+        (group, msg_ids): (GroupId, Vec<MsgId>),
         targets: Vec<Option<EngineId>>,
         shape: Shape,
         post: Post,
     ) -> AsyncResult {
         AsyncResult {
-            client,
+            conn,
+            group,
             msg_ids,
             targets,
             shape,
@@ -71,80 +75,53 @@ impl AsyncResult {
         self.msg_ids.is_empty()
     }
 
-    fn count_done(&self, s: &StoreState) -> usize {
-        self.msg_ids
-            .iter()
-            .filter(|id| !s.pending.contains(id))
-            .count()
-    }
-
     /// How many tasks have finished.
     pub fn progress(&self) -> usize {
-        self.count_done(&self.client.inner.store.lock())
+        self.conn.tally(self.group).done
     }
 
     /// Whether every task has finished.
     pub fn ready(&self) -> bool {
-        self.progress() == self.len()
+        self.conn.tally(self.group).complete()
     }
 
     /// `None` until ready; then whether every task succeeded.
     pub fn successful(&self) -> Option<bool> {
-        let s = self.client.inner.store.lock();
-        if self.count_done(&s) < self.len() {
-            return None;
-        }
-        Some(
-            self.msg_ids
-                .iter()
-                .all(|id| s.finished.get(id).is_some_and(|f| f.outcome.is_ok())),
-        )
+        let t = self.conn.tally(self.group);
+        t.complete().then_some(t.failed == 0)
     }
 
     /// Time from submission until the last task finished (or until now, if not ready).
     pub fn elapsed(&self) -> Duration {
-        let s = self.client.inner.store.lock();
-        if self.count_done(&s) < self.len() {
+        let t = self.conn.tally(self.group);
+        if !t.complete() {
             return self.submitted.elapsed();
         }
-        self.msg_ids
-            .iter()
-            .filter_map(|id| s.finished.get(id).map(|f| f.at))
-            .max()
-            .map(|t| t.saturating_duration_since(self.submitted))
+        t.last
+            .map(|at| at.saturating_duration_since(self.submitted))
             .unwrap_or_default()
     }
 
     /// The engine of each task: where it was sent, or where it ran once finished.
     pub fn engine_ids(&self) -> Vec<Option<EngineId>> {
-        let s = self.client.inner.store.lock();
-        self.msg_ids
-            .iter()
-            .zip(&self.targets)
-            .map(|(id, t)| s.finished.get(id).and_then(|f| f.engine_id).or(*t))
-            .collect()
+        let mut targets = self.targets.iter();
+        self.conn.outcomes_of(&self.msg_ids, |f| {
+            let target = targets.next().copied().flatten();
+            f.and_then(|f| f.engine_id).or(target)
+        })
     }
 
     /// What each finished task printed on its engine (`None` while running).
     pub fn stdout(&self) -> Vec<Option<String>> {
-        let s = self.client.inner.store.lock();
-        self.msg_ids
-            .iter()
-            .map(|id| s.finished.get(id).map(|f| f.stdout.clone()))
-            .collect()
+        self.conn
+            .outcomes_of(&self.msg_ids, |f| f.map(|f| f.stdout.clone()))
     }
 
     /// How long each finished task ran on its engine (`None` while running).
     pub fn run_times(&self) -> Vec<Option<Duration>> {
-        let s = self.client.inner.store.lock();
-        self.msg_ids
-            .iter()
-            .map(|id| {
-                s.finished
-                    .get(id)
-                    .map(|f| Duration::from_micros(f.duration_us))
-            })
-            .collect()
+        self.conn.outcomes_of(&self.msg_ids, |f| {
+            f.map(|f| Duration::from_micros(f.duration_us))
+        })
     }
 
     /// Waits until ready; false if `timeout` passed first.
@@ -153,7 +130,7 @@ impl AsyncResult {
     }
 
     pub(crate) fn wait_deadline(&self, deadline: Option<Instant>) -> bool {
-        wait_all(&self.client, &self.msg_ids, deadline)
+        self.conn.wait_group(self.group, deadline)
     }
 
     /// Waits for every task and returns the combined value, or the error(s).
@@ -172,41 +149,31 @@ impl AsyncResult {
 
     /// Each finished task's outcome, in order (`None` for tasks still running).
     pub fn outcomes(&self) -> Vec<Option<Result<Value, TaskError>>> {
-        let s = self.client.inner.store.lock();
-        self.msg_ids
-            .iter()
-            .map(|id| s.finished.get(id).map(|f| f.outcome.clone()))
-            .collect()
+        self.conn
+            .outcomes_of(&self.msg_ids, |f| f.map(|f| f.outcome.clone()))
     }
 
     /// Cancels the tasks that have not finished.
     pub fn abort(&self) -> Result<(), ClusterError> {
-        let pending: Vec<MsgId> = {
-            let s = self.client.inner.store.lock();
-            self.msg_ids
-                .iter()
-                .filter(|id| s.pending.contains(id))
-                .cloned()
-                .collect()
-        };
+        let pending = self.conn.pending_among(&self.msg_ids);
         if !pending.is_empty() {
-            self.client.abort(&pending)?;
+            self.conn.abort(&pending)?;
         }
         Ok(())
     }
 
     fn collect(&self) -> Result<Value, ClusterError> {
-        let finished: Vec<Finished> = {
-            let s = self.client.inner.store.lock();
-            self.msg_ids
-                .iter()
-                .map(|id| {
-                    s.finished.get(id).cloned().ok_or_else(|| {
-                        ClusterError::Protocol(format!("task {id} finished without an outcome"))
-                    })
+        let finished: Vec<Finished> = self
+            .conn
+            .outcomes_of(&self.msg_ids, |f| f.cloned())
+            .into_iter()
+            .zip(&self.msg_ids)
+            .map(|(f, id)| {
+                f.ok_or_else(|| {
+                    ClusterError::Protocol(format!("task {id} finished without an outcome"))
                 })
-                .collect::<Result<_, _>>()?
-        };
+            })
+            .collect::<Result<_, _>>()?;
         let mut values = Vec::with_capacity(finished.len());
         let mut errors = Vec::new();
         for f in finished {
@@ -215,10 +182,7 @@ impl AsyncResult {
                 Err(e) => errors.push(e),
             }
         }
-        if let Some(lost) = errors
-            .iter()
-            .find(|e| e.ename == crate::store::CONTROLLER_LOST)
-        {
+        if let Some(lost) = errors.iter().find(|e| e.ename == CONTROLLER_LOST) {
             return Err(ClusterError::ControllerLost(lost.evalue.clone()));
         }
         if !errors.is_empty() {
@@ -253,26 +217,9 @@ impl AsyncResult {
     }
 }
 
-/// Waits until none of `ids` is pending. A cursor moves over the ids as they finish, so a
-/// wait costs O(1) per arriving outcome (outcomes arrive roughly in submission order), not
-/// a rescan of every id on every wake-up.
-pub(crate) fn wait_all(client: &Client, ids: &[MsgId], deadline: Option<Instant>) -> bool {
-    let mut next = 0;
-    client
-        .inner
-        .store
-        .wait_until(deadline, |s| {
-            while next < ids.len() && !s.pending.contains(&ids[next]) {
-                next += 1;
-            }
-            (next == ids.len()).then_some(())
-        })
-        .is_some()
-}
-
 impl Drop for AsyncResult {
     fn drop(&mut self) {
-        self.client.inner.store.release(&self.msg_ids);
+        self.conn.release(self.group, &self.msg_ids);
     }
 }
 

@@ -3,7 +3,7 @@
 //! threads hand over signed messages). It files everything that arrives in the [`Store`] and
 //! declares the controller lost when its pings stop.
 
-use crate::store::{Finished, Store};
+use super::store::{Finished, Store};
 use protocol::messages::{ControllerReply, ErrorKind, ReplyMeta, TaskError, TaskReply, TASK_REPLY};
 use protocol::wire::{recv_frames, Decoder};
 use protocol::{Received, Value};

@@ -1,5 +1,10 @@
 //! Where the I/O thread puts what arrives and user threads wait for it: task outcomes and
 //! control replies by message id, behind one mutex and condition variable.
+//!
+//! Tasks are submitted in groups (one group per `AsyncResult`), and every group keeps
+//! running counts of its finished and failed tasks, so asking how far a result has got, or
+//! waiting for it, costs O(1) however many tasks it holds. Nothing here may scan all the
+//! ids of a result while holding the lock: the I/O thread files every outcome under it.
 
 use protocol::messages::{ControllerReply, ErrorKind, TaskError};
 use protocol::{EngineId, MsgId, Value};
@@ -24,22 +29,94 @@ pub struct Finished {
     pub at: Instant,
 }
 
+/// The tasks submitted together for one result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GroupId(u64);
+
+/// How far a group has got.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Tasks submitted in the group.
+    pub total: usize,
+    /// Tasks with an outcome.
+    pub done: usize,
+    /// Tasks whose outcome is an error.
+    pub failed: usize,
+    /// When the latest outcome arrived.
+    pub last: Option<Instant>,
+}
+
+impl Tally {
+    /// Whether every task of the group has finished.
+    pub fn complete(&self) -> bool {
+        self.done >= self.total
+    }
+}
+
 #[derive(Default)]
 pub struct StoreState {
-    /// Submitted tasks without an outcome yet.
-    pub pending: HashSet<MsgId>,
+    /// Submitted tasks without an outcome yet, with the group each belongs to.
+    pending: HashMap<MsgId, GroupId>,
     /// Outcomes kept until their `AsyncResult` is dropped.
-    pub finished: HashMap<MsgId, Finished>,
+    finished: HashMap<MsgId, Finished>,
     /// Tasks whose `AsyncResult` was dropped before they finished: outcomes are discarded.
-    pub orphans: HashSet<MsgId>,
+    orphans: HashSet<MsgId>,
+    /// Counts of every live group.
+    groups: HashMap<GroupId, Tally>,
+    /// The id the next group gets.
+    next_group: u64,
     /// Answers to control requests, by request id.
-    pub replies: HashMap<MsgId, ControllerReply>,
+    replies: HashMap<MsgId, ControllerReply>,
     /// Set while the controller is unreachable, with the reason.
     pub lost: Option<String>,
     /// Set when the controller refused our signature.
     pub refused: Option<String>,
     /// Set when the I/O thread has stopped.
     pub closed: bool,
+}
+
+impl StoreState {
+    /// Whether the task has no outcome yet.
+    pub fn is_pending(&self, id: &MsgId) -> bool {
+        self.pending.contains_key(id)
+    }
+
+    /// The outcome of a finished task still kept.
+    pub fn finished(&self, id: &MsgId) -> Option<&Finished> {
+        self.finished.get(id)
+    }
+
+    /// The counts of a group (all zero once it was released).
+    pub fn tally(&self, group: GroupId) -> Tally {
+        self.groups.get(&group).copied().unwrap_or_default()
+    }
+
+    /// Every task without an outcome yet.
+    pub fn pending_ids(&self) -> Vec<MsgId> {
+        self.pending.keys().cloned().collect()
+    }
+
+    /// Takes the answer to a control request, if it has come.
+    pub fn take_reply(&mut self, id: &MsgId) -> Option<ControllerReply> {
+        self.replies.remove(id)
+    }
+
+    /// Ends a pending task: counts it in its group, and keeps the outcome unless nobody can
+    /// ask for it any more. False if it was not pending (it had already ended).
+    fn end(&mut self, id: MsgId, f: Finished) -> bool {
+        let Some(group) = self.pending.remove(&id) else {
+            return false;
+        };
+        if let Some(t) = self.groups.get_mut(&group) {
+            t.done += 1;
+            t.failed += usize::from(f.outcome.is_err());
+            t.last = Some(t.last.map_or(f.at, |l| l.max(f.at)));
+        }
+        if !self.orphans.remove(&id) {
+            self.finished.insert(id, f);
+        }
+        true
+    }
 }
 
 #[derive(Default)]
@@ -53,24 +130,41 @@ impl Store {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records tasks as submitted (before they are sent, so no outcome can be missed).
-    pub fn submitted(&self, ids: &[MsgId]) {
+    /// Opens a group for tasks about to be submitted.
+    pub fn new_group(&self) -> GroupId {
         let mut s = self.lock();
-        s.pending.extend(ids.iter().cloned());
+        let g = GroupId(s.next_group);
+        s.next_group += 1;
+        s.groups.insert(g, Tally::default());
+        g
+    }
+
+    /// Records a task as submitted in `group` (before it is sent, so no outcome can be
+    /// missed).
+    pub fn submitted(&self, group: GroupId, id: MsgId) {
+        let mut s = self.lock();
+        if let Some(t) = s.groups.get_mut(&group) {
+            t.total += 1;
+        }
+        s.pending.insert(id, group);
+    }
+
+    /// Forgets a task whose submission failed before it was sent.
+    pub fn unsubmit(&self, id: &MsgId) {
+        let mut s = self.lock();
+        if let Some(group) = s.pending.remove(id) {
+            if let Some(t) = s.groups.get_mut(&group) {
+                t.total = t.total.saturating_sub(1);
+            }
+        }
     }
 
     /// Records a task's outcome and wakes waiters.
     pub fn finish(&self, id: MsgId, f: Finished) {
-        let mut s = self.lock();
-        if !s.pending.remove(&id) {
-            // Already ended (e.g. failed when the controller was lost); keep the first outcome.
-            return;
+        // Already ended (e.g. failed when the controller was lost): keep the first outcome.
+        if self.lock().end(id, f) {
+            self.changed.notify_all();
         }
-        if !s.orphans.remove(&id) {
-            s.finished.insert(id, f);
-        }
-        drop(s);
-        self.changed.notify_all();
     }
 
     pub fn reply(&self, id: MsgId, r: ControllerReply) {
@@ -84,11 +178,7 @@ impl Store {
         let mut s = self.lock();
         if let Some(reason) = &why {
             let now = Instant::now();
-            let pending: Vec<MsgId> = s.pending.drain().collect();
-            for id in pending {
-                if s.orphans.remove(&id) {
-                    continue;
-                }
+            for id in s.pending_ids() {
                 let err = TaskError {
                     kind: ErrorKind::Unroutable,
                     ename: CONTROLLER_LOST.into(),
@@ -96,7 +186,7 @@ impl Store {
                     traceback: vec![],
                     engine_id: None,
                 };
-                s.finished.insert(
+                s.end(
                     id,
                     Finished {
                         outcome: Err(err),
@@ -125,11 +215,12 @@ impl Store {
         self.changed.notify_all();
     }
 
-    /// Forgets outcomes nobody can ask for any more.
-    pub fn release(&self, ids: &[MsgId]) {
+    /// Forgets a group and the outcomes of its tasks: nobody can ask for them any more.
+    pub fn release(&self, group: GroupId, ids: &[MsgId]) {
         let mut s = self.lock();
+        s.groups.remove(&group);
         for id in ids {
-            if s.finished.remove(id).is_none() && s.pending.contains(id) {
+            if s.finished.remove(id).is_none() && s.pending.contains_key(id) {
                 s.orphans.insert(id.clone());
             }
         }
@@ -163,3 +254,6 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
