@@ -6,11 +6,8 @@ use protocol::Value;
 
 /// `check_prime(n)`: whether n is prime.
 pub(super) fn check_prime(_: &CallCtx<'_>, args: &Args<'_>) -> Result<Value, FnError> {
-    Ok(Value::Bool(is_prime(non_negative(
-        "check_prime",
-        args,
-        "n",
-    )?)))
+    let n = non_negative("check_prime", args, "n")?;
+    Ok(Value::Bool(is_prime(n)))
 }
 
 /// The bases that make Miller–Rabin exact for every n < 3.3·10²⁴, so for every u64.

@@ -7,12 +7,16 @@ use super::{Namespace, ScriptOptions};
 /// A task that failed: Python-style error name, message, and traceback lines.
 #[derive(Debug, PartialEq, Clone)]
 pub struct Failure {
+    /// Python's name for the kind of error (`SyntaxError`, `TaskAborted`, ...).
     pub ename: String,
+    /// The one line a user reads.
     pub evalue: String,
+    /// The Lua traceback, or the source line and pointer of a syntax error.
     pub traceback: Vec<String>,
 }
 
 impl Failure {
+    /// A failure without traceback.
     pub fn new(ename: &str, evalue: impl Into<String>) -> Failure {
         Failure {
             ename: ename.to_string(),
@@ -44,6 +48,7 @@ impl std::fmt::Display for Raised {
 
 impl std::error::Error for Raised {}
 
+/// An error named `ename` to raise into Lua from engine code.
 pub(super) fn raise(ename: &'static str, message: impl Into<String>) -> mlua::Error {
     mlua::Error::external(Raised {
         ename,
