@@ -114,7 +114,7 @@ fn ctrl_c_stops_a_wait_but_not_the_session_or_the_task() {
         .unwrap();
     p.exp_string("In [2]: ").unwrap();
     // The task still runs; the session still works.
-    p.send_line("ar:ready(), rc:queue_status().engines[\"0\"].tasks")
+    p.send_line("ar:ready(), rc:queue_status().engines[0].tasks")
         .unwrap();
     p.exp_string("Out[2]: false, 1").unwrap();
     p.exp_string("In [3]: ").unwrap();

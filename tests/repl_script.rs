@@ -291,3 +291,49 @@ lview:map_sync(check, range(0, 40))
         "{err}"
     );
 }
+
+#[test]
+fn px_takes_ipython_options_and_refuses_unknown_ones() {
+    let env = TestEnv::new();
+    env.start("default", 2, &[]);
+    let script = r#"
+%px --targets 1 print("only one")
+%px --noblock return 40 + 2
+%result --targets 0
+%pxresult
+%%px --targets 0 --stream
+print("cell")
+
+%%px --noblock
+y = 1
+
+%px --bogus x = 1
+"#;
+    let (code, out, err) = repl_stdin(&env, script);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0], "[stdout:1] only one",
+        "stdout:\n{out}\nstderr:\n{err}"
+    );
+    assert!(lines[1].starts_with("<AsyncResult"), "{out}");
+    // %result waits for the --noblock one; --targets picks engines.
+    // (Values show as Out[engine:cell], the cell that ran the %px.)
+    let cell = lines[2]
+        .strip_prefix("Out[0:")
+        .and_then(|l| l.strip_suffix("]: 42"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(
+        lines[3..5],
+        [format!("Out[0:{cell}]: 42"), format!("Out[1:{cell}]: 42")]
+    );
+    assert_eq!(lines[5], "[stdout:0] cell");
+    assert!(lines[6].starts_with("<AsyncResult"), "{out}");
+    assert_eq!(lines.len(), 7, "{out}");
+    assert_eq!(code, 2, "an unknown option is a usage error\n{err}");
+    assert!(
+        err.contains(
+            "unknown option --bogus for %px; it takes --targets T, --block, --noblock, --stream"
+        ),
+        "{err}"
+    );
+}

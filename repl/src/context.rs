@@ -34,8 +34,19 @@ pub struct Context {
     px_targets: RefCell<Targets>,
     /// Whether every cell runs on the engines (`%autopx`).
     autopx: Cell<bool>,
-    /// The lines the last `%px` printed, for `%result`.
-    last_px: RefCell<Vec<String>>,
+    /// The last `%px`, for `%result`.
+    last_px: RefCell<LastPx>,
+}
+
+/// The last `%px`: its result, and once it has been shown, its lines by engine.
+#[derive(Default, Clone)]
+pub struct LastPx {
+    /// The result, kept while a `%px --noblock` has not been shown yet.
+    pub pending: Option<Rc<client::AsyncResult>>,
+    /// The cell that ran it (its values show as `Out[engine:cell]`).
+    pub cell: usize,
+    /// What it showed, each line with the engine it came from.
+    pub lines: Vec<(Option<EngineId>, String)>,
 }
 
 impl Context {
@@ -50,7 +61,7 @@ impl Context {
             outputs: RefCell::new(Vec::new()),
             px_targets: RefCell::new(Targets::All),
             autopx: Cell::new(false),
-            last_px: RefCell::new(Vec::new()),
+            last_px: RefCell::new(LastPx::default()),
         }
     }
 
@@ -163,14 +174,14 @@ impl Context {
         on
     }
 
-    /// The lines the last `%px` printed.
-    pub fn last_px(&self) -> Vec<String> {
+    /// The last `%px`.
+    pub fn last_px(&self) -> LastPx {
         self.last_px.borrow().clone()
     }
 
-    /// Keeps the lines a `%px` printed, for `%result`.
-    pub fn set_last_px(&self, lines: Vec<String>) {
-        *self.last_px.borrow_mut() = lines;
+    /// Keeps the last `%px`, for `%result`.
+    pub fn set_last_px(&self, last: LastPx) {
+        *self.last_px.borrow_mut() = last;
     }
 }
 

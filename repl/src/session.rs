@@ -163,7 +163,7 @@ impl Session {
         let result = if trimmed.starts_with('%') {
             magics::run(&mut self.cells, trimmed, chunk)
         } else if self.ctx().autopx() {
-            magics::px::run_on_engines(&mut self.cells, src)
+            magics::px::run_on_engines(&mut self.cells, src, &magics::px::PxOptions::default())
         } else {
             self.cells.lua_cell(src, chunk)
         };

@@ -3,61 +3,203 @@
 
 use super::{usage_error, Call};
 use crate::cell::{returning, CellError, Cells};
+use crate::context::LastPx;
 use crate::{api, display};
 use client::{ClusterError, Targets};
+use mlua::MultiValue;
+use protocol::EngineId;
+use std::rc::Rc;
 
-/// Runs code on the %px targets; shows `[stdout:N]` lines and `Out[N:n]` values.
-pub fn run_on_engines(cells: &mut Cells, code: &str) -> Result<(), CellError> {
-    let fail = |e: ClusterError| CellError::Failed(e.to_string(), None);
-    let ctx = cells.ctx().clone();
-    let lua = cells.lua().clone();
-    let view = ctx.client().direct_view(ctx.px_targets()).map_err(fail)?;
-    // Like a local cell, code ending in an expression shows its value per engine.
-    let code = returning(&lua, code).unwrap_or_else(|| code.to_string());
-    let code = code.as_str();
-    let ar = view.execute_async(code).map_err(fail)?;
-    api::wait(&lua, &ar, None).map_err(|e| cells.fail(&e, code))?;
-    let mut lines = Vec::new();
-    let outcomes = ar.outcomes();
-    for ((engine, stdout), outcome) in ar.engine_ids().into_iter().zip(ar.stdout()).zip(&outcomes) {
-        let tag = engine.map(|e| e.to_string()).unwrap_or_else(|| "?".into());
-        for line in stdout.unwrap_or_default().lines() {
-            lines.push(format!("[stdout:{tag}] {line}"));
+/// How a `%px` runs, from its options (IPython Parallel's spelling).
+#[derive(Debug, PartialEq)]
+pub struct PxOptions {
+    /// `--targets T` / `-t T`: these engines for this call only.
+    pub targets: Option<Targets>,
+    /// `--noblock`: return at once with the result; `%result` shows it later.
+    pub block: bool,
+    /// `--stream`: print each engine's output as soon as its part finishes.
+    pub stream: bool,
+}
+
+impl Default for PxOptions {
+    /// The current targets, blocking, output at the end.
+    fn default() -> Self {
+        PxOptions {
+            targets: None,
+            block: true,
+            stream: false,
         }
-        if let Some(Ok(v)) = outcome {
-            if *v != protocol::Value::Null {
-                let shown = api::lua_value(&lua, v)
-                    .map(|l| display::display(&l))
-                    .unwrap_or_else(|_| v.to_string());
-                lines.push(format!("Out[{tag}:{}]: {shown}", cells.number()));
+    }
+}
+
+const PX_OPTIONS: &str = "--targets T, --block, --noblock, --stream";
+
+/// Splits the options off the start of a `%px` argument; the rest is the code. A word
+/// that starts with `-` and a letter is an option, and an unknown one is an error (never
+/// taken as code: `--x` would otherwise be a Lua comment). A Lua comment is two dashes and
+/// a space (`-- note`), and ends the options like any code.
+pub fn parse_px_options(magic: &str, arg: &str) -> Result<(PxOptions, String), String> {
+    let mut opts = PxOptions::default();
+    let mut rest = arg.trim_start();
+    loop {
+        let (word, after) = match rest.split_once(char::is_whitespace) {
+            Some((w, a)) => (w, a.trim_start()),
+            None => (rest, ""),
+        };
+        let is_option = word.starts_with('-')
+            && word
+                .trim_start_matches('-')
+                .starts_with(|c: char| c.is_ascii_alphabetic())
+            && word.len() > 1
+            && !word.starts_with("---");
+        if !is_option {
+            break;
+        }
+        rest = after;
+        match word {
+            "--block" => opts.block = true,
+            "--noblock" => opts.block = false,
+            "--stream" => opts.stream = true,
+            "--targets" | "-t" => {
+                let (value, after) = match rest.split_once(char::is_whitespace) {
+                    Some((v, a)) => (v, a.trim_start()),
+                    None => (rest, ""),
+                };
+                if value.is_empty() {
+                    return Err("--targets needs a value: all, or ids like 0,2".into());
+                }
+                opts.targets = Some(value.parse::<Targets>()?);
+                rest = after;
+            }
+            w if w.starts_with("--targets=") => {
+                opts.targets = Some(w["--targets=".len()..].parse::<Targets>()?);
+            }
+            other => {
+                return Err(format!(
+                    "unknown option {other} for {magic}; it takes {PX_OPTIONS} (a Lua comment after {magic} needs a space: `-- text`)"
+                ))
             }
         }
     }
-    for line in &lines {
-        println!("{line}");
+    Ok((opts, rest.to_string()))
+}
+
+/// The lines a finished `%px` shows: `[stdout:N]` lines and `Out[N:cell]` values, each
+/// with its engine, for the tasks `which` picks (all when `None`).
+fn px_lines(
+    lua: &mlua::Lua,
+    ar: &client::AsyncResult,
+    cell: usize,
+    which: Option<&[usize]>,
+) -> Vec<(Option<EngineId>, String)> {
+    let mut lines = Vec::new();
+    let outcomes = ar.outcomes();
+    let engines = ar.engine_ids();
+    let stdout = ar.stdout();
+    let all: Vec<usize> = (0..outcomes.len()).collect();
+    for &i in which.unwrap_or(&all) {
+        let engine = engines[i];
+        let tag = engine.map(|e| e.to_string()).unwrap_or_else(|| "?".into());
+        for line in stdout[i].clone().unwrap_or_default().lines() {
+            lines.push((engine, format!("[stdout:{tag}] {line}")));
+        }
+        if let Some(Ok(v)) = &outcomes[i] {
+            if *v != protocol::Value::Null {
+                let shown = api::lua_value(lua, v)
+                    .map(|l| display::display(&l))
+                    .unwrap_or_else(|_| v.to_string());
+                lines.push((engine, format!("Out[{tag}:{cell}]: {shown}")));
+            }
+        }
     }
-    ctx.set_last_px(lines);
+    lines
+}
+
+/// Runs code on the engines (the %px targets, or `opts.targets`); shows `[stdout:N]`
+/// lines and `Out[N:n]` values, or with `--noblock` the result, for `%result` to show.
+pub fn run_on_engines(cells: &mut Cells, code: &str, opts: &PxOptions) -> Result<(), CellError> {
+    let fail = |e: ClusterError| CellError::Failed(e.to_string(), None);
+    let ctx = cells.ctx().clone();
+    let lua = cells.lua().clone();
+    let targets = opts.targets.clone().unwrap_or_else(|| ctx.px_targets());
+    let view = ctx.client().direct_view(targets).map_err(fail)?;
+    // Like a local cell, code ending in an expression shows its value per engine.
+    let code = returning(&lua, code).unwrap_or_else(|| code.to_string());
+    let code = code.as_str();
+    let ar = Rc::new(view.execute_async(code).map_err(fail)?);
+    let cell = cells.number();
+    if !opts.block {
+        ctx.set_last_px(LastPx {
+            pending: Some(ar.clone()),
+            cell,
+            lines: Vec::new(),
+        });
+        cells.show(MultiValue::from_vec(vec![mlua::Value::UserData(
+            lua.create_userdata(api::LuaResult(ar))
+                .map_err(|e| cells.fail(&e, code))?,
+        )]));
+        return Ok(());
+    }
+    let mut lines = Vec::new();
+    if opts.stream {
+        // Each engine's part as soon as it finishes, in the order they finish.
+        let mut shown = vec![false; ar.len()];
+        loop {
+            let finished = ar.wait(Some(std::time::Duration::from_millis(20)));
+            let outcomes = ar.outcomes();
+            let ready: Vec<usize> = (0..outcomes.len())
+                .filter(|&i| !shown[i] && outcomes[i].is_some())
+                .collect();
+            for (_, line) in px_lines(&lua, &ar, cell, Some(&ready)).iter() {
+                println!("{line}");
+            }
+            lines.extend(px_lines(&lua, &ar, cell, Some(&ready)));
+            for i in ready {
+                shown[i] = true;
+            }
+            if finished {
+                break;
+            }
+            if ctx.take_interrupt() {
+                return Err(CellError::Failed(
+                    "KeyboardInterrupt: stopped waiting for %px (the engines keep running)".into(),
+                    None,
+                ));
+            }
+        }
+    } else {
+        api::wait(&lua, &ar, None).map_err(|e| cells.fail(&e, code))?;
+        lines = px_lines(&lua, &ar, cell, None);
+        for (_, line) in &lines {
+            println!("{line}");
+        }
+    }
+    ctx.set_last_px(LastPx {
+        pending: None,
+        cell,
+        lines,
+    });
     match ar.get() {
         Ok(_) => Ok(()),
         Err(e) => Err(CellError::Failed(e.to_string(), None)),
     }
 }
 
-/// `%px CODE`.
+/// `%px [options] CODE`.
 pub fn px_line(cells: &mut Cells, call: &Call) -> Result<(), CellError> {
-    run_on_engines(cells, call.arg)
+    let (opts, code) = parse_px_options("%px", call.arg).map_err(usage_error)?;
+    run_on_engines(cells, &code, &opts)
 }
 
-/// `%%px [--targets T]`: the body on the engines, with these targets for this cell only.
+/// `%%px [options]`: the body on the engines; `--targets` for this cell only.
 pub fn px_cell(cells: &mut Cells, call: &Call) -> Result<(), CellError> {
-    let ctx = cells.ctx().clone();
-    let saved = ctx.px_targets();
-    if let Some(t) = parse_targets_flag(call.arg.split_whitespace()) {
-        ctx.set_px_targets(t.map_err(usage_error)?);
+    let (opts, rest) = parse_px_options("%%px", call.arg).map_err(usage_error)?;
+    if !rest.trim().is_empty() {
+        return Err(usage_error(format!(
+            "%%px takes only options on its first line ({PX_OPTIONS}); the code goes on the lines after it, not {rest:?}"
+        )));
     }
-    let r = run_on_engines(cells, call.body);
-    ctx.set_px_targets(saved);
-    r
+    run_on_engines(cells, call.body, &opts)
 }
 
 /// `%autopx`: every cell runs on the engines, or no longer.
@@ -88,14 +230,46 @@ pub fn pxconfig(cells: &mut Cells, call: &Call) -> Result<(), CellError> {
     Ok(())
 }
 
-/// `%result`: the last `%px` output again.
-pub fn result(cells: &mut Cells, _: &Call) -> Result<(), CellError> {
-    let lines = cells.ctx().last_px();
-    if lines.is_empty() {
+/// `%result [--targets T]`: the last `%px` output again (after waiting for it, if it ran
+/// with `--noblock`), for all its engines or those.
+pub fn result(cells: &mut Cells, call: &Call) -> Result<(), CellError> {
+    let targets = match parse_targets_flag(call.arg.split_whitespace()) {
+        Some(t) => Some(t.map_err(usage_error)?),
+        None if call.arg.trim().is_empty() => None,
+        None => {
+            return Err(usage_error(format!(
+                "%result takes only --targets T, not {:?}",
+                call.arg
+            )))
+        }
+    };
+    let ctx = cells.ctx().clone();
+    let mut last = ctx.last_px();
+    if let Some(ar) = last.pending.take() {
+        let lua = cells.lua().clone();
+        api::wait(&lua, &ar, None).map_err(|e| cells.fail(&e, "%result"))?;
+        last.lines = px_lines(&lua, &ar, last.cell, None);
+        ctx.set_last_px(last.clone());
+        if let Err(e) = ar.get() {
+            for (_, line) in &last.lines {
+                println!("{line}");
+            }
+            return Err(CellError::Failed(e.to_string(), None));
+        }
+    }
+    if last.lines.is_empty() {
         println!("no %px results yet");
     }
-    for line in &lines {
-        println!("{line}");
+    let wanted = |engine: &Option<EngineId>| match (&targets, engine) {
+        (None, _) | (Some(Targets::All), _) => true,
+        (Some(Targets::One(t)), Some(e)) => t == e,
+        (Some(Targets::Many(ts)), Some(e)) => ts.contains(e),
+        _ => false,
+    };
+    for (engine, line) in &last.lines {
+        if wanted(engine) {
+            println!("{line}");
+        }
     }
     Ok(())
 }
@@ -133,6 +307,44 @@ fn describe_targets(t: &Targets) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn px_options_come_before_the_code_and_unknown_ones_are_errors() {
+        let (o, code) = parse_px_options("%px", "--targets 0,2 --noblock x = 1").unwrap();
+        assert_eq!(
+            o.targets,
+            Some(Targets::Many(vec![
+                protocol::EngineId(0),
+                protocol::EngineId(2)
+            ]))
+        );
+        assert!(!o.block && !o.stream);
+        assert_eq!(code, "x = 1");
+        let (o, code) = parse_px_options("%px", "-t all --stream --block print(1)").unwrap();
+        assert_eq!(
+            (o.targets, o.block, o.stream),
+            (Some(Targets::All), true, true)
+        );
+        assert_eq!(code, "print(1)");
+        let (o, code) = parse_px_options("%px", "--targets=1 return -x").unwrap();
+        assert_eq!(o.targets, Some(Targets::Many(vec![protocol::EngineId(1)])));
+        assert_eq!(code, "return -x");
+        // A Lua comment (dashes, then a space) is code, and ends the options.
+        assert_eq!(parse_px_options("%px", "-- note").unwrap().1, "-- note");
+        assert_eq!(parse_px_options("%px", "-- --x").unwrap().1, "-- --x");
+        assert_eq!(
+            parse_px_options("%px", "--noblock -- --x").unwrap().1,
+            "-- --x"
+        );
+        assert_eq!(parse_px_options("%px", "-1 + x").unwrap().1, "-1 + x");
+        let e = parse_px_options("%px", "--bogus x = 1").unwrap_err();
+        assert!(
+            e.starts_with("unknown option --bogus for %px; it takes --targets T"),
+            "{e}"
+        );
+        assert!(parse_px_options("%%px", "--targets").is_err());
+        assert!(parse_px_options("%px", "--targets 0,x y").is_err());
+    }
 
     #[test]
     fn targets_flags_parse() {
