@@ -134,7 +134,10 @@ impl Client {
             std::thread::Builder::new()
                 .name("cluster-client-io".into())
                 .spawn(move || io::run(sockets, decoder, store, stop, hb_deadline, url))
-                .map_err(|e| ClusterError::Usage(format!("cannot start the client thread: {e}")))?
+                .map_err(|source| ClusterError::Thread {
+                    what: "client",
+                    source,
+                })?
         };
         let mut inner = Inner {
             encoder,

@@ -16,7 +16,7 @@ mod help;
 mod ship;
 
 use api::Ctx;
-use client::{Client, ClusterError, Targets};
+use client::{Client, ClusterError, ExitStatus, Targets};
 use mlua::{HookTriggers, Lua, MultiValue, VmState};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -36,10 +36,15 @@ pub struct Options {
     pub script: Option<PathBuf>,
 }
 
-/// Exit codes, as the rest of `cluster`.
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_FAILED: i32 = 1;
-pub const EXIT_NO_CLUSTER: i32 = 3;
+/// Exit codes, the same as the rest of `cluster` (see [`client::ExitStatus`]).
+pub const EXIT_OK: i32 = ExitStatus::Success.code() as i32;
+pub const EXIT_FAILED: i32 = ExitStatus::Failed.code() as i32;
+pub const EXIT_NO_CLUSTER: i32 = ExitStatus::NoCluster.code() as i32;
+
+/// The exit code for a client error, as the rest of `cluster` gives it.
+fn exit_code(e: &ClusterError) -> i32 {
+    i32::from(client::exit_status(e).code())
+}
 
 /// Why a cell did not complete.
 enum CellError {
@@ -67,7 +72,7 @@ pub fn run(opts: Options) -> i32 {
         }
         Err(e) => {
             eprintln!("error: {e}");
-            return EXIT_NO_CLUSTER;
+            return exit_code(&e);
         }
     };
     let interactive = opts.script.is_none() && std::io::stdin().is_terminal();
@@ -360,12 +365,7 @@ impl Session {
     }
 
     fn fail(&self, e: &mlua::Error, src: &str) -> CellError {
-        let code = errors::cluster_error(e).map(|c| match c {
-            ClusterError::ControllerLost(_)
-            | ClusterError::NoCluster(_)
-            | ClusterError::AuthRejected(_) => EXIT_NO_CLUSTER,
-            _ => EXIT_FAILED,
-        });
+        let code = errors::cluster_error(e).map(exit_code);
         let msg = match e {
             mlua::Error::SyntaxError { message, .. } => errors::syntax_error(message, src),
             other => errors::root_message(other),
