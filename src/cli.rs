@@ -33,6 +33,25 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Exits for a command line clap refused, as clap does, except that a `--scheme` naming no
+/// scheme is one line (the choices are in it), like `cluster`'s other one-line errors.
+pub fn exit_on_parse_error(e: clap::Error) -> ! {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let scheme = e.kind() == ErrorKind::ValueValidation
+        && matches!(
+            e.get(ContextKind::InvalidArg),
+            Some(ContextValue::String(arg)) if arg.starts_with("--scheme")
+        );
+    if scheme {
+        let text = e.render().to_string();
+        if let Some(line) = text.lines().next() {
+            eprintln!("{line}");
+            std::process::exit(e.exit_code());
+        }
+    }
+    e.exit()
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Start a controller and N engines on this machine.

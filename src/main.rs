@@ -12,7 +12,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // Before any thread starts: large frames reuse heap memory instead of fresh mmaps.
     protocol::alloc::keep_large_buffers();
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| cli::exit_on_parse_error(e));
     if !matches!(
         cli.command,
         Command::Controller(_)
