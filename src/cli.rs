@@ -1,6 +1,10 @@
-//! Command-line definitions (clap derive). Parsing only; `main` dispatches.
+//! Command-line definitions (clap derive). Parsing only; `main` dispatches. The settings
+//! of the parts of a cluster are the `launcher` crate's, flattened in here.
 
 use clap::{Args, Parser, Subcommand};
+use launcher::settings::{
+    ControllerSettings, EngineSettings, EnginesSettings, SshSettings, StartSettings,
+};
 use std::path::PathBuf;
 
 /// IPython Parallel, rebuilt in Rust: a controller, engines and clients over ZeroMQ.
@@ -29,20 +33,39 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Exits for a command line clap refused, as clap does, except that a `--scheme` naming no
+/// scheme is one line (the choices are in it), like `cluster`'s other one-line errors.
+pub fn exit_on_parse_error(e: clap::Error) -> ! {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let scheme = e.kind() == ErrorKind::ValueValidation
+        && matches!(
+            e.get(ContextKind::InvalidArg),
+            Some(ContextValue::String(arg)) if arg.starts_with("--scheme")
+        );
+    if scheme {
+        let text = e.render().to_string();
+        if let Some(line) = text.lines().next() {
+            eprintln!("{line}");
+            std::process::exit(e.exit_code());
+        }
+    }
+    e.exit()
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Start a controller and N engines on this machine.
-    Start(StartArgs),
+    Start(StartSettings),
     /// Stop the cluster of a profile (engines and controller).
     Stop,
     /// Show running clusters: profile, controller pid, engine count.
     List(JsonFlag),
     /// Run the controller alone, in the foreground.
-    Controller(ControllerArgs),
+    Controller(ControllerSettings),
     /// Run one engine, in the foreground.
-    Engine(EngineArgs),
+    Engine(EngineSettings),
     /// Run N engines (one process each), in the foreground.
-    Engines(EnginesArgs),
+    Engines(EnginesSettings),
     /// Ids of the registered engines, as JSON.
     Ids(ConnArgs),
     /// The engines of a running cluster: id, host, address, pid, state, tasks, heartbeat.
@@ -73,139 +96,6 @@ pub struct JsonFlag {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-}
-
-/// Options of the controller, shared by `start` and `controller`.
-#[derive(Args, Debug, Clone)]
-pub struct ControllerArgs {
-    /// Interface to listen on: an address, or '*' for all (default 127.0.0.1: this host only).
-    #[arg(long, default_value = "127.0.0.1")]
-    pub ip: String,
-    /// Address written into the connection files, for engines and clients on other hosts.
-    #[arg(long)]
-    pub location: Option<String>,
-    /// Load-balancing scheme: leastload, lru, plainrandom, weighted, twobin.
-    #[arg(long, default_value = "leastload")]
-    pub scheme: String,
-    /// Milliseconds between heartbeats.
-    #[arg(long, default_value_t = 1000)]
-    pub hb_period: u64,
-    /// Missed heartbeat periods before an engine is declared dead.
-    #[arg(long, default_value_t = 5)]
-    pub hb_misses: u32,
-    /// Most tasks an engine may hold at once (default: adapted to task durations).
-    #[arg(long)]
-    pub hwm: Option<usize>,
-    /// Largest message accepted, in bytes.
-    #[arg(long, default_value_t = protocol::wire::DEFAULT_MAX_MESSAGE_BYTES)]
-    pub max_message_bytes: usize,
-    /// Bind the ports and use the key of the profile's existing connection files (left by a
-    /// controller that died), so that engines run with `--reconnect` and running clients
-    /// find the new controller.
-    #[arg(long)]
-    pub reuse: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct StartArgs {
-    /// Number of engines (default: the number of cores).
-    #[arg(short = 'n', long)]
-    pub n: Option<usize>,
-    /// Return once the engines have registered, leaving the cluster running.
-    #[arg(long)]
-    pub daemon: bool,
-    /// How to start the engines: local processes, over ssh, with mpiexec, or as a Slurm job.
-    #[arg(long, value_enum, default_value_t = Launcher::Local)]
-    pub engines: Launcher,
-    #[command(flatten)]
-    pub launch: LaunchArgs,
-    #[command(flatten)]
-    pub controller: ControllerArgs,
-    #[command(flatten)]
-    pub script: ScriptArgs,
-}
-
-/// What user code on engines may do, shared by `engine`, `engines` and `start`.
-#[derive(Args, Debug, Clone)]
-pub struct ScriptArgs {
-    /// Let user code on the engines use files, processes and the environment (Lua's io and
-    /// os libraries); without it, scripts can only compute.
-    #[arg(long)]
-    pub allow_system: bool,
-    /// Most memory each engine's Lua state may use, in MiB (0: no limit).
-    #[arg(long, value_name = "MB", default_value_t = engine::DEFAULT_MEMORY_LIMIT_MB)]
-    pub memory_limit: usize,
-}
-
-/// Where engines are started by `cluster start`.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Launcher {
-    /// One process per engine on this machine.
-    Local,
-    /// `cluster engines` on each of --hosts, over ssh (the engine file copied with scp).
-    Ssh,
-    /// `mpiexec -n N cluster engine ...`.
-    Mpi,
-    /// A Slurm batch job (`sbatch`) whose tasks run `cluster engine` with `srun`.
-    Slurm,
-}
-
-/// Options of the ssh, mpi and slurm launchers.
-#[derive(Args, Debug, Clone)]
-pub struct LaunchArgs {
-    /// ssh: hosts and engine counts, `[user@]host[:count],...` (a host without a count gets -n).
-    #[arg(long, value_delimiter = ',')]
-    pub hosts: Vec<String>,
-    /// ssh: extra options for both ssh and scp, e.g. "-i key -o Port=2222".
-    #[arg(long, allow_hyphen_values = true)]
-    pub ssh_opts: Option<String>,
-    /// ssh, slurm: the `cluster` command on the engine hosts (default: `cluster` for ssh,
-    /// this executable's path for slurm and mpi).
-    #[arg(long)]
-    pub remote_cluster: Option<String>,
-    /// mpi: the mpiexec to run.
-    #[arg(long, default_value = "mpiexec")]
-    pub mpiexec: String,
-    /// mpi: extra arguments for mpiexec, before `-n`, e.g. "--hostfile hosts".
-    #[arg(long, allow_hyphen_values = true)]
-    pub mpi_args: Option<String>,
-    /// slurm: extra `#SBATCH` lines' options, e.g. "--partition=short --time=01:00:00".
-    #[arg(long, allow_hyphen_values = true)]
-    pub sbatch_args: Option<String>,
-    /// slurm: write and print the batch script, but do not submit it.
-    #[arg(long)]
-    pub dry_run: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct EngineArgs {
-    /// Engine connection file (default: the profile's security/controller-engine.json).
-    #[arg(long)]
-    pub file: Option<PathBuf>,
-    /// Seconds to wait for the controller to accept the registration.
-    #[arg(long, default_value_t = 10.0)]
-    pub timeout: f64,
-    /// When the controller is lost, wait for it to come back (on the same connection file,
-    /// e.g. `cluster controller --reuse`) and register again, instead of exiting.
-    #[arg(long)]
-    pub reconnect: bool,
-    #[command(flatten)]
-    pub script: ScriptArgs,
-}
-
-#[derive(Args, Debug)]
-pub struct EnginesArgs {
-    /// Number of engines (default: the number of cores).
-    #[arg(short = 'n', long)]
-    pub n: Option<usize>,
-    #[command(flatten)]
-    pub tunnel: SshArgs,
-    /// Run the engines as threads of this one process instead of one process each
-    /// (light engines for scale tests; a crash takes them all down).
-    #[arg(long)]
-    pub threads: bool,
-    #[command(flatten)]
-    pub engine: EngineArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -295,19 +185,7 @@ pub struct ReplArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
     #[command(flatten)]
-    pub ssh: SshArgs,
-}
-
-/// Reaching the controller through an SSH tunnel (encrypted), for `engines` and `repl`.
-#[derive(Args, Debug, Clone, Default)]
-pub struct SshArgs {
-    /// Forward the connection file's ports through `ssh -L` to this `user@host[:port]` (the
-    /// controller's host, or any host that can reach it) and connect through the tunnel.
-    #[arg(long, value_name = "USER@HOST")]
-    pub ssh: Option<String>,
-    /// Extra options for that ssh, e.g. "-i key -o StrictHostKeyChecking=accept-new".
-    #[arg(long, allow_hyphen_values = true, requires = "ssh")]
-    pub ssh_opts: Option<String>,
+    pub ssh: SshSettings,
 }
 
 #[derive(Args, Debug)]
@@ -336,7 +214,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
     #[command(flatten)]
-    pub ssh: SshArgs,
+    pub ssh: SshSettings,
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,5 +1,5 @@
 //! `cluster`: the command-line front end. Argument parsing and dispatch only; the work is
-//! done by the `controller`, `engine` and `client` crates.
+//! done by the `launcher` (processes), `controller`, `engine` and `client` crates.
 
 mod cli;
 mod cmd;
@@ -12,7 +12,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // Before any thread starts: large frames reuse heap memory instead of fresh mmaps.
     protocol::alloc::keep_large_buffers();
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| cli::exit_on_parse_error(e));
     if !matches!(
         cli.command,
         Command::Controller(_)
@@ -27,13 +27,15 @@ fn main() -> ExitCode {
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
     util::init_logging(&cli);
+    let part =
+        |r: launcher::Result<client::ExitStatus>| -> anyhow::Result<ExitCode> { Ok(r?.into()) };
     let result = match cli.command {
         Command::Start(ref a) => cmd::cluster::start(&cli.profile, a),
         Command::Stop => cmd::cluster::stop(&cli.profile),
         Command::List(ref a) => cmd::cluster::list(a.json),
-        Command::Controller(ref a) => cmd::parts::controller(&cli.profile, a),
-        Command::Engine(ref a) => cmd::parts::engine(&cli.profile, a),
-        Command::Engines(ref a) => cmd::parts::engines(&cli.profile, a),
+        Command::Controller(ref a) => part(launcher::parts::controller(&cli.profile, a)),
+        Command::Engine(ref a) => part(launcher::parts::engine(&cli.profile, a)),
+        Command::Engines(ref a) => part(launcher::parts::engines(&cli.profile, a)),
         Command::Ids(ref a) => cmd::oneshot::ids(&cli.profile, a),
         Command::Status(ref a) => cmd::oneshot::status(&cli.profile, a),
         Command::Apply(ref a) => cmd::oneshot::apply(&cli.profile, a),
@@ -42,17 +44,17 @@ fn main() -> ExitCode {
         Command::QueueStatus(ref a) => cmd::oneshot::queue_status(&cli.profile, a),
         Command::Events(ref a) => cmd::events::follow(&cli.profile, a),
         Command::Profile(ref p) => cmd::profile::run(p),
-        Command::Repl(ref a) => cmd::tunnel::repl(&cli.profile, &a.conn, &a.ssh, None),
+        Command::Repl(ref a) => cmd::repl::run(&cli.profile, &a.conn, &a.ssh, None),
         Command::Bench(ref a) => cmd::bench::run(a),
         Command::Run(ref a) => {
-            cmd::tunnel::repl(&cli.profile, &a.conn, &a.ssh, Some(a.script.clone()))
+            cmd::repl::run(&cli.profile, &a.conn, &a.ssh, Some(a.script.clone()))
         }
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(util::exit_code(&e))
+            util::exit_status(&e).into()
         }
     }
 }

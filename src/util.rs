@@ -1,17 +1,10 @@
 //! Small pieces the commands share: logging, signals, exit codes, JSON output.
 
 use crate::cli::Cli;
-use client::ClusterError;
+use client::{ClusterError, ExitStatus};
 use std::io::IsTerminal;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-
-/// Exit code when a task or command failed.
-pub const EXIT_FAILED: u8 = 1;
-/// Exit code for bad usage (clap uses it too).
-pub const EXIT_USAGE: u8 = 2;
-/// Exit code when there is no cluster or it cannot be reached.
-pub const EXIT_NO_CLUSTER: u8 = 3;
 
 /// Logs go to stderr (`cluster start` points its children's stderr at the profile's log
 /// files). Long-running parts log at info by default, one-shot commands at warn.
@@ -34,35 +27,25 @@ pub fn init_logging(cli: &Cli) {
 
 /// A flag set by SIGINT or SIGTERM.
 pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, flag.clone())?;
-    }
-    Ok(flag)
+    Ok(launcher::process::stop_flag()?)
 }
 
-/// The exit code for an error.
-pub fn exit_code(e: &anyhow::Error) -> u8 {
-    if let Some(u) = e.downcast_ref::<UsageError>() {
-        let _ = u;
-        return EXIT_USAGE;
+/// How `cluster` exits because of an error: the one mapping, [`client::exit_status`], for
+/// client errors (the REPL uses it too), and each library error's own kind otherwise.
+pub fn exit_status(e: &anyhow::Error) -> ExitStatus {
+    if e.downcast_ref::<UsageError>().is_some() {
+        return ExitStatus::Usage;
     }
-    match e.downcast_ref::<ClusterError>() {
-        Some(
-            ClusterError::NoCluster(_)
-            | ClusterError::ConnectionFile(_)
-            | ClusterError::ControllerLost(_)
-            | ClusterError::AuthRejected(_),
-        ) => EXIT_NO_CLUSTER,
-        Some(ClusterError::Usage(_)) => EXIT_USAGE,
-        _ => {
-            if e.downcast_ref::<profiles::ProfileError>().is_some() {
-                EXIT_NO_CLUSTER
-            } else {
-                EXIT_FAILED
-            }
-        }
+    if let Some(l) = e.downcast_ref::<launcher::LaunchError>() {
+        return l.exit_status();
     }
+    if let Some(c) = e.downcast_ref::<ClusterError>() {
+        return client::exit_status(c);
+    }
+    if e.downcast_ref::<profiles::ProfileError>().is_some() {
+        return ExitStatus::NoCluster;
+    }
+    ExitStatus::Failed
 }
 
 /// A mistake in how a command was called.
@@ -88,7 +71,5 @@ pub fn print_json_pretty(v: &serde_json::Value) {
 
 /// The number of cores, the default engine count.
 pub fn cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    launcher::cores()
 }

@@ -35,6 +35,63 @@ pub enum ClusterError {
     Socket(#[from] zmq::Error),
     #[error("unexpected message from the controller: {0}")]
     Protocol(String),
+    /// A thread this process needs could not be started (the system is out of resources).
+    #[error("cannot start the {what} thread: {source}")]
+    Thread {
+        /// Which thread, e.g. "client".
+        what: &'static str,
+        source: std::io::Error,
+    },
+}
+
+/// How a `cluster` process ends, as its exit code: the one mapping from errors to exit codes
+/// that the CLI and the REPL share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// 0: everything worked.
+    Success,
+    /// 1: a task or command failed.
+    Failed,
+    /// 2: bad usage (clap uses it too).
+    Usage,
+    /// 3: there is no cluster, or it cannot be reached.
+    NoCluster,
+}
+
+impl ExitStatus {
+    /// The process exit code.
+    pub const fn code(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Failed => 1,
+            ExitStatus::Usage => 2,
+            ExitStatus::NoCluster => 3,
+        }
+    }
+}
+
+impl From<ExitStatus> for std::process::ExitCode {
+    fn from(s: ExitStatus) -> Self {
+        std::process::ExitCode::from(s.code())
+    }
+}
+
+/// The exit status for a client error.
+pub fn exit_status(e: &ClusterError) -> ExitStatus {
+    match e {
+        ClusterError::NoCluster(_)
+        | ClusterError::ConnectionFile(_)
+        | ClusterError::ControllerLost(_)
+        | ClusterError::AuthRejected(_) => ExitStatus::NoCluster,
+        ClusterError::Usage(_) => ExitStatus::Usage,
+        ClusterError::Task(_)
+        | ClusterError::Composite(_)
+        | ClusterError::Timeout(_)
+        | ClusterError::Controller(_)
+        | ClusterError::Socket(_)
+        | ClusterError::Protocol(_)
+        | ClusterError::Thread { .. } => ExitStatus::Failed,
+    }
 }
 
 /// Identical errors from several tasks.

@@ -7,12 +7,13 @@
 //! permissions, reads them back with one-line actionable errors (missing, insecure, corrupt,
 //! too new, wrong kind), and manages pid files. It must not open sockets or start, stop or
 //! signal processes: the only process interaction allowed here is asking whether a pid is
-//! still alive ([`pid_alive`]). The format of a connection file itself belongs to
-//! [`protocol::connection`].
+//! still alive ([`pid_alive`]) and reading what `/proc` says about processes ([`proc`]).
+//! The format of a connection file itself belongs to [`protocol::connection`].
 
 mod connection_file;
 mod error;
 mod pid;
+pub mod proc;
 mod profile;
 
 pub use connection_file::{read_connection_file, write_connection_file, SIGNATURE_SCHEME};

@@ -46,13 +46,7 @@ pub fn pid_alive(pid: u32) -> bool {
 /// Whether /proc says the process has exited and waits to be reaped (Linux; elsewhere
 /// never a zombie).
 fn is_zombie(pid: libc::pid_t) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // Format: "pid (comm) state ..."; comm may contain spaces and parentheses.
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        .is_some_and(|state| state == "Z")
+    u32::try_from(pid).is_ok_and(|pid| crate::proc::process_state(pid) == Some('Z'))
 }
 
 #[cfg(test)]

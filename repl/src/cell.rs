@@ -4,8 +4,7 @@
 //! session's job (`session.rs`); the magics build on the primitives here.
 
 use crate::context::Context;
-use crate::{display, errors, EXIT_FAILED, EXIT_NO_CLUSTER};
-use client::ClusterError;
+use crate::{display, errors};
 use mlua::{Lua, MultiValue};
 use std::rc::Rc;
 
@@ -85,12 +84,7 @@ impl Cells {
     /// A Lua error as the user reads it, with the exit code a script should stop with.
     /// `src` is the code that failed, to point at a syntax error.
     pub fn fail(&self, e: &mlua::Error, src: &str) -> CellError {
-        let code = errors::cluster_error(e).map(|c| match c {
-            ClusterError::ControllerLost(_)
-            | ClusterError::NoCluster(_)
-            | ClusterError::AuthRejected(_) => EXIT_NO_CLUSTER,
-            _ => EXIT_FAILED,
-        });
+        let code = errors::cluster_error(e).map(crate::exit_code);
         let msg = match e {
             mlua::Error::SyntaxError { message, .. } => errors::syntax_error(message, src),
             other => errors::root_message(other),

@@ -23,7 +23,7 @@ mod magics;
 mod session;
 mod ship;
 
-use client::{Client, ClusterError};
+use client::{Client, ClusterError, ExitStatus};
 pub use magics::timing::human_time;
 pub use session::Session;
 use std::io::{IsTerminal, Read};
@@ -38,10 +38,15 @@ pub struct Options {
     pub script: Option<PathBuf>,
 }
 
-/// Exit codes, as the rest of `cluster`.
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_FAILED: i32 = 1;
-pub const EXIT_NO_CLUSTER: i32 = 3;
+/// Exit codes, the same as the rest of `cluster` (see [`client::ExitStatus`]).
+pub const EXIT_OK: i32 = ExitStatus::Success.code() as i32;
+pub const EXIT_FAILED: i32 = ExitStatus::Failed.code() as i32;
+pub const EXIT_NO_CLUSTER: i32 = ExitStatus::NoCluster.code() as i32;
+
+/// The exit code for a client error, as the rest of `cluster` gives it.
+pub(crate) fn exit_code(e: &ClusterError) -> i32 {
+    i32::from(client::exit_status(e).code())
+}
 
 /// Runs a session; returns the process exit code.
 pub fn run(opts: Options) -> i32 {
@@ -61,7 +66,7 @@ pub fn run(opts: Options) -> i32 {
         }
         Err(e) => {
             eprintln!("error: {e}");
-            return EXIT_NO_CLUSTER;
+            return exit_code(&e);
         }
     };
     let interactive = opts.script.is_none() && std::io::stdin().is_terminal();

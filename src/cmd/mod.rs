@@ -1,10 +1,9 @@
-//! One module per group of subcommands.
+//! One module per group of subcommands. The parts of a cluster (`controller`, `engine`,
+//! `engines`) have no module here: `main` calls `launcher::parts` directly.
 
 pub mod bench;
 pub mod cluster;
 pub mod events;
-pub mod launch;
 pub mod oneshot;
-pub mod parts;
 pub mod profile;
-pub mod tunnel;
+pub mod repl;

@@ -138,7 +138,10 @@ impl Conn {
             std::thread::Builder::new()
                 .name("cluster-client-io".into())
                 .spawn(move || io::run(sockets, decoder, store, stop, hb_deadline, url))
-                .map_err(|e| ClusterError::Usage(format!("cannot start the client thread: {e}")))?
+                .map_err(|source| ClusterError::Thread {
+                    what: "client",
+                    source,
+                })?
         };
         Ok(Conn {
             encoder,

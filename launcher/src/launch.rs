@@ -2,20 +2,20 @@
 //! other hosts, `mpiexec`, or a Slurm batch job. Every launcher ends in the same place:
 //! engines that read the profile's engine connection file and register with the controller.
 
-use crate::cli::{LaunchArgs, Launcher, ScriptArgs};
-use crate::cmd::parts::script_flags;
-use anyhow::{bail, Context};
+use crate::error::{LaunchError, Result};
+use crate::process::{detach, log_file, spawn_logged, Children};
+use crate::settings::{EngineSettings, LaunchSettings, Launcher, ScriptSettings};
 use profiles::Profile;
-use std::fs::OpenOptions;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 /// What a launcher started.
 pub struct Launched {
-    /// Processes that run while the engines run (engines, ssh sessions, mpiexec), each with
-    /// the log its output goes to.
-    pub children: Vec<(Child, PathBuf)>,
+    /// Processes that run while the engines run (engines, ssh sessions, mpiexec), stopped
+    /// if the start fails.
+    pub children: Children,
+    /// The log each child's output goes to, in the order of `children`.
+    pub logs: Vec<PathBuf>,
     /// How many engines to wait for.
     pub expected: usize,
     /// A line for the user (where a batch script went, a job id).
@@ -24,58 +24,20 @@ pub struct Launched {
 
 /// Everything a launcher needs to know.
 pub struct Plan<'a> {
+    /// The `cluster` executable the engines run.
     pub exe: &'a Path,
+    /// The profile whose engine connection file the engines read.
     pub profile: &'a Profile,
     /// Engines asked for with -n.
     pub n: usize,
+    /// Whether the engines must outlive `cluster start`.
     pub daemon: bool,
-    pub script: &'a ScriptArgs,
-    pub launch: &'a LaunchArgs,
+    /// What user code on the engines may do.
+    pub script: &'a ScriptSettings,
+    /// The launchers' own options.
+    pub launch: &'a LaunchSettings,
     /// The controller's advertised address (for a warning when remote hosts cannot reach it).
     pub location: &'a str,
-}
-
-/// Opens (appending) the log file `name` in `dir`.
-pub fn log_file(dir: &Path, name: &str) -> anyhow::Result<(std::fs::File, PathBuf)> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join(name);
-    let f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("cannot open log file {}", path.display()))?;
-    Ok((f, path))
-}
-
-/// Starts a child with stdout and stderr to `log`, detached from our session in daemon mode
-/// (so it outlives us and the terminal) or in its own process group otherwise (so a
-/// terminal's Ctrl-C reaches only `cluster start`, which stops the cluster in order).
-pub fn spawn_logged(mut cmd: Command, log: &Path, daemon: bool) -> anyhow::Result<Child> {
-    let out = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .with_context(|| format!("cannot open log file {}", log.display()))?;
-    let err = out.try_clone()?;
-    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-    detach(&mut cmd, daemon);
-    cmd.spawn()
-        .with_context(|| format!("cannot run {:?}", cmd.get_program()))
-}
-
-/// See [`spawn_logged`].
-pub fn detach(cmd: &mut Command, daemon: bool) {
-    if daemon {
-        // SAFETY: setsid is async-signal-safe; it only detaches the child from our session.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setsid();
-                Ok(())
-            });
-        }
-    } else {
-        cmd.process_group(0);
-    }
 }
 
 /// Single-quotes a word for a POSIX shell (the remote side of ssh).
@@ -100,15 +62,15 @@ fn words(s: &Option<String>) -> Vec<String> {
 }
 
 /// `[user@]host[:count]` → (destination, count); a host without a count gets `default`.
-pub fn parse_host(spec: &str, default: usize) -> anyhow::Result<(String, usize)> {
+pub fn parse_host(spec: &str, default: usize) -> Result<(String, usize)> {
     let spec = spec.trim();
     if spec.is_empty() {
-        bail!("empty host in --hosts");
+        return Err(LaunchError::EmptyHost);
     }
     if let Some((host, count)) = spec.rsplit_once(':') {
         if let Ok(n) = count.parse::<usize>() {
             if host.is_empty() || n == 0 {
-                bail!("bad host {spec:?} in --hosts: expected [user@]host[:count] with count >= 1");
+                return Err(LaunchError::BadHost(spec.to_string()));
             }
             return Ok((host.to_string(), n));
         }
@@ -122,7 +84,7 @@ fn is_local(host: &str) -> bool {
 }
 
 /// Starts the engines as the plan's launcher says.
-pub fn launch(kind: Launcher, plan: &Plan<'_>) -> anyhow::Result<Launched> {
+pub fn launch(kind: Launcher, plan: &Plan<'_>) -> Result<Launched> {
     match kind {
         Launcher::Local => local(plan),
         Launcher::Ssh => ssh(plan),
@@ -131,41 +93,46 @@ pub fn launch(kind: Launcher, plan: &Plan<'_>) -> anyhow::Result<Launched> {
     }
 }
 
-fn engine_args(plan: &Plan<'_>, file: &str) -> Vec<String> {
+/// The argument list of `cluster engine` reading the profile's engine file.
+fn engine_args(plan: &Plan<'_>) -> Vec<String> {
     let mut v = vec![
         "--profile".to_string(),
         plan.profile.name().to_string(),
         "engine".into(),
-        "--file".into(),
-        file.to_string(),
     ];
-    v.extend(script_flags(plan.script));
+    v.extend(EngineSettings::for_file(plan.profile.engine_file(), plan.script).to_args());
     v
 }
 
-fn local(plan: &Plan<'_>) -> anyhow::Result<Launched> {
-    let file = plan.profile.engine_file().display().to_string();
-    let mut children = Vec::with_capacity(plan.n);
+fn local(plan: &Plan<'_>) -> Result<Launched> {
+    let mut children = Children::new();
+    let mut logs = Vec::with_capacity(plan.n);
     for i in 0..plan.n {
         let (err, log) = log_file(&plan.profile.log_dir(), &format!("engine-{i}.log"))?;
         let mut cmd = Command::new(plan.exe);
-        cmd.args(engine_args(plan, &file))
+        cmd.args(engine_args(plan))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(err);
         detach(&mut cmd, plan.daemon);
-        children.push((cmd.spawn().context("cannot start an engine process")?, log));
+        let child = cmd.spawn().map_err(|source| LaunchError::Spawn {
+            what: "cannot start an engine process".into(),
+            source,
+        })?;
+        children.push(child);
+        logs.push(log);
     }
     Ok(Launched {
         children,
+        logs,
         expected: plan.n,
         note: None,
     })
 }
 
-fn ssh(plan: &Plan<'_>) -> anyhow::Result<Launched> {
+fn ssh(plan: &Plan<'_>) -> Result<Launched> {
     if plan.launch.hosts.is_empty() {
-        bail!("--engines ssh needs --hosts, e.g. --hosts node1:4,node2:8");
+        return Err(LaunchError::NoHosts);
     }
     let opts = words(&plan.launch.ssh_opts);
     let remote_cluster = plan.launch.remote_cluster.as_deref().unwrap_or("cluster");
@@ -179,7 +146,8 @@ fn ssh(plan: &Plan<'_>) -> anyhow::Result<Launched> {
         ".cluster-{}-{port}-controller-engine.json",
         plan.profile.name()
     );
-    let mut children = Vec::new();
+    let mut children = Children::new();
+    let mut logs = Vec::new();
     let mut expected = 0;
     for spec in &plan.launch.hosts {
         let (host, count) = parse_host(spec, plan.n.max(1))?;
@@ -197,22 +165,24 @@ fn ssh(plan: &Plan<'_>) -> anyhow::Result<Launched> {
             .arg(format!("{host}:{remote_file}"))
             .stdin(Stdio::null())
             .output()
-            .context("cannot run scp (is openssh-client installed?)")?;
+            .map_err(|source| LaunchError::Spawn {
+                what: "cannot run scp (is openssh-client installed?)".into(),
+                source,
+            })?;
         if !copy.status.success() {
-            bail!(
-                "cannot copy the engine connection file to {host}: {}",
-                String::from_utf8_lossy(&copy.stderr).trim()
-            );
+            return Err(LaunchError::Copy {
+                host,
+                why: String::from_utf8_lossy(&copy.stderr).trim().to_string(),
+            });
         }
+        let settings = EngineSettings::for_file(PathBuf::from(&remote_file), plan.script);
         let mut remote = vec![
             shell_quote(remote_cluster),
             "engines".into(),
             "-n".into(),
             count.to_string(),
-            "--file".into(),
-            shell_quote(&remote_file),
         ];
-        remote.extend(script_flags(plan.script).iter().map(|w| shell_quote(w)));
+        remote.extend(settings.to_args().iter().map(|w| shell_quote(w)));
         let mut cmd = Command::new("ssh");
         cmd.args(&opts)
             .args(["-o", "BatchMode=yes", "-T"])
@@ -226,11 +196,13 @@ fn ssh(plan: &Plan<'_>) -> anyhow::Result<Launched> {
             .profile
             .log_dir()
             .join(format!("engines-ssh-{safe}.log"));
-        children.push((spawn_logged(cmd, &log, plan.daemon)?, log));
+        children.push(spawn_logged(cmd, &log, plan.daemon)?);
+        logs.push(log);
         expected += count;
     }
     Ok(Launched {
         children,
+        logs,
         expected,
         note: None,
     })
@@ -248,7 +220,7 @@ fn is_open_mpi(mpiexec: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn mpi(plan: &Plan<'_>) -> anyhow::Result<Launched> {
+fn mpi(plan: &Plan<'_>) -> Result<Launched> {
     let mpiexec = &plan.launch.mpiexec;
     let mut cmd = Command::new(mpiexec);
     if is_open_mpi(mpiexec) {
@@ -265,16 +237,20 @@ fn mpi(plan: &Plan<'_>) -> anyhow::Result<Launched> {
         Some(c) => cmd.arg(c),
         None => cmd.arg(plan.exe),
     };
-    cmd.args(engine_args(
-        plan,
-        &plan.profile.engine_file().display().to_string(),
-    ));
-    let log = plan.profile.log_dir().join("engines-mpi.log");
-    std::fs::create_dir_all(plan.profile.log_dir())?;
-    let child = spawn_logged(cmd, &log, plan.daemon)
-        .with_context(|| format!("cannot run {mpiexec} (is MPI installed?)"))?;
+    cmd.args(engine_args(plan));
+    let (_, log) = log_file(&plan.profile.log_dir(), "engines-mpi.log")?;
+    let child = spawn_logged(cmd, &log, plan.daemon).map_err(|e| match e {
+        LaunchError::Spawn { source, .. } => LaunchError::Spawn {
+            what: format!("cannot run {mpiexec} (is MPI installed?)"),
+            source,
+        },
+        other => other,
+    })?;
+    let mut children = Children::new();
+    children.push(child);
     Ok(Launched {
-        children: vec![(child, log)],
+        children,
+        logs: vec![log],
         expected: plan.n,
         note: None,
     })
@@ -303,25 +279,30 @@ pub fn slurm_script(plan: &Plan<'_>) -> String {
     s.push_str("# Each task is one engine; they read the engine connection file, which must be\n");
     s.push_str("# on a file system the compute nodes share.\n");
     let args: Vec<String> = std::iter::once(exe)
-        .chain(engine_args(
-            plan,
-            &plan.profile.engine_file().display().to_string(),
-        ))
+        .chain(engine_args(plan))
         .map(|w| shell_quote(&w))
         .collect();
     s.push_str(&format!("srun {}\n", args.join(" ")));
     s
 }
 
-fn slurm(plan: &Plan<'_>) -> anyhow::Result<Launched> {
+fn slurm(plan: &Plan<'_>) -> Result<Launched> {
     let script = slurm_script(plan);
-    std::fs::create_dir_all(plan.profile.log_dir())?;
-    let path = plan.profile.log_dir().join("engines.sbatch");
-    std::fs::write(&path, &script).with_context(|| format!("cannot write {}", path.display()))?;
+    let dir = plan.profile.log_dir();
+    std::fs::create_dir_all(&dir).map_err(|source| LaunchError::LogDir {
+        path: dir.clone(),
+        source,
+    })?;
+    let path = dir.join("engines.sbatch");
+    std::fs::write(&path, &script).map_err(|source| LaunchError::Write {
+        path: path.clone(),
+        source,
+    })?;
     if plan.launch.dry_run {
         print!("{script}");
         return Ok(Launched {
-            children: vec![],
+            children: Children::new(),
+            logs: vec![],
             expected: 0,
             note: Some(format!(
                 "batch script written to {} (not submitted: --dry-run); submit it with `sbatch {}`",
@@ -334,15 +315,18 @@ fn slurm(plan: &Plan<'_>) -> anyhow::Result<Launched> {
         .arg(&path)
         .stdin(Stdio::null())
         .output()
-        .context("cannot run sbatch (is Slurm installed? --dry-run writes the script only)")?;
+        .map_err(|source| LaunchError::Spawn {
+            what: "cannot run sbatch (is Slurm installed? --dry-run writes the script only)".into(),
+            source,
+        })?;
     if !out.status.success() {
-        bail!(
-            "sbatch refused the job: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        return Err(LaunchError::SbatchRefused(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
     }
     Ok(Launched {
-        children: vec![],
+        children: Children::new(),
+        logs: vec![],
         expected: plan.n,
         note: Some(String::from_utf8_lossy(&out.stdout).trim().to_string()),
     })

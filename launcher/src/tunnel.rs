@@ -7,8 +7,8 @@
 //! local ports (mode 0600, in this profile's security directory, removed afterwards). The
 //! tunnel lives as long as the returned [`Tunnel`]; dropping it stops ssh.
 
-use crate::cli::SshArgs;
-use anyhow::{bail, Context};
+use crate::error::{LaunchError, Result};
+use crate::settings::SshSettings;
 use profiles::Profile;
 use protocol::connection::FileKind;
 use std::io::{BufRead, BufReader};
@@ -36,9 +36,11 @@ impl Drop for Tunnel {
 }
 
 /// A free local TCP port (the kernel picks it; ssh binds it a moment later).
-fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free local port")?;
-    Ok(l.local_addr()?.port())
+fn free_port() -> Result<u16> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(LaunchError::NoFreePort)
 }
 
 /// `user@host[:port]` into the ssh destination and port.
@@ -52,8 +54,8 @@ fn split_destination(dest: &str) -> (String, Option<String>) {
 }
 
 /// Opens a tunnel for the connection file at `path` (of `kind`) through `ssh.ssh`.
-pub fn open(profile: &str, path: &Path, kind: FileKind, ssh: &SshArgs) -> anyhow::Result<Tunnel> {
-    let dest = ssh.ssh.as_deref().context("no --ssh destination")?;
+pub fn open(profile: &str, path: &Path, kind: FileKind, ssh: &SshSettings) -> Result<Tunnel> {
+    let dest = ssh.ssh.as_deref().ok_or(LaunchError::NoSshDestination)?;
     let mut info = profiles::read_connection_file(path, kind)?;
     let remote = info.location.clone();
     let mut ports: Vec<(u16, u16)> = vec![(info.port, free_port()?), (info.hb_ping, free_port()?)];
@@ -89,19 +91,33 @@ pub fn open(profile: &str, path: &Path, kind: FileKind, ssh: &SshArgs) -> anyhow
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("cannot run `{program}` for --ssh"))?;
+    let mut child = cmd.spawn().map_err(|source| LaunchError::Spawn {
+        what: format!("cannot run `{program}` for --ssh"),
+        source,
+    })?;
     let said = Arc::new(Mutex::new(String::new()));
     if let Some(err) = child.stderr.take() {
         let said = said.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut s = said.lock().unwrap_or_else(|e| e.into_inner());
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
+        let reader = std::thread::Builder::new()
+            .name("ssh-stderr".into())
+            .spawn(move || {
+                for line in BufReader::new(err)
+                    .lines()
+                    .map_while(std::result::Result::ok)
+                {
+                    let mut s = said.lock().unwrap_or_else(|e| e.into_inner());
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            });
+        if let Err(source) = reader {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(LaunchError::Thread {
+                what: "ssh output",
+                source,
+            });
+        }
     }
     // Ready once every forward accepts a connection.
     let deadline = Instant::now() + TUNNEL_TIMEOUT;
@@ -111,7 +127,7 @@ pub fn open(profile: &str, path: &Path, kind: FileKind, ssh: &SshArgs) -> anyhow
         if pending.is_empty() {
             break;
         }
-        if let Some(status) = child.try_wait()? {
+        if let Some(status) = child.try_wait().map_err(LaunchError::Wait)? {
             // Let the reader thread take ssh's last words.
             std::thread::park_timeout(Duration::from_millis(100));
             let why = said
@@ -119,22 +135,27 @@ pub fn open(profile: &str, path: &Path, kind: FileKind, ssh: &SshArgs) -> anyhow
                 .unwrap_or_else(|e| e.into_inner())
                 .trim()
                 .replace('\n', "; ");
-            bail!("ssh to {dest} failed ({status}): {why}");
+            return Err(LaunchError::SshFailed {
+                dest: dest.to_string(),
+                status,
+                why,
+            });
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            bail!(
-                "the SSH tunnel to {dest} was not ready within {} s",
-                TUNNEL_TIMEOUT.as_secs()
-            );
+            return Err(LaunchError::TunnelTimeout {
+                dest: dest.to_string(),
+                secs: TUNNEL_TIMEOUT.as_secs(),
+            });
         }
         std::thread::park_timeout(Duration::from_millis(50));
     }
     let find = |remote_port: u16| ports.iter().find(|p| p.0 == remote_port).map(|p| p.1);
     info.location = "127.0.0.1".into();
-    info.port = find(info.port).expect("forwarded");
-    info.hb_ping = find(info.hb_ping).expect("forwarded");
+    // Every port of `info` was forwarded above.
+    info.port = find(info.port).unwrap_or(info.port);
+    info.hb_ping = find(info.hb_ping).unwrap_or(info.hb_ping);
     info.hb_pong = info.hb_pong.and_then(find);
     info.ssh = Some(dest.to_string());
     let p = Profile::ensure(profile)?;
@@ -151,37 +172,6 @@ pub fn open(profile: &str, path: &Path, kind: FileKind, ssh: &SshArgs) -> anyhow
         "SSH tunnel open"
     );
     Ok(Tunnel { child, file })
-}
-
-/// `cluster repl [--ssh user@host]`.
-/// `cluster repl` and `cluster run`, through an SSH tunnel when `--ssh` is given.
-pub fn repl(
-    profile: &str,
-    conn: &crate::cli::ConnArgs,
-    ssh: &crate::cli::SshArgs,
-    script: Option<std::path::PathBuf>,
-) -> anyhow::Result<std::process::ExitCode> {
-    let mut file = conn.file.clone();
-    let _tunnel = match ssh.ssh {
-        Some(_) => {
-            let path = match &file {
-                Some(f) => f.clone(),
-                None => Profile::at(profile)?.client_file(),
-            };
-            let t = open(profile, &path, FileKind::Client, ssh)?;
-            file = Some(t.file.clone());
-            Some(t)
-        }
-        None => None,
-    };
-    let code = repl::run(repl::Options {
-        profile: profile.to_string(),
-        file,
-        script,
-    });
-    Ok(std::process::ExitCode::from(
-        u8::try_from(code).unwrap_or(1),
-    ))
 }
 
 #[cfg(test)]

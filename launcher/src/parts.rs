@@ -1,72 +1,34 @@
-//! `cluster controller`, `cluster engine`, `cluster engines`: the parts of a cluster, run
-//! alone in the foreground (and the way `cluster start` runs them as child processes).
+//! The parts of a cluster run alone in the foreground: `cluster controller`, `cluster
+//! engine` and `cluster engines` (which is also how `cluster start` and the launchers run
+//! them as child processes).
 
-use crate::cli::{ControllerArgs, EngineArgs, EnginesArgs, ScriptArgs};
-use crate::util::{cores, stop_flag, UsageError, EXIT_FAILED, EXIT_NO_CLUSTER};
-use anyhow::Context;
-use controller::{Controller, ControllerConfig, Scheme};
-use engine::{Engine, EngineError, EngineExit, EngineOptions, ScriptOptions};
+use crate::error::{LaunchError, Result};
+use crate::process::{signal, stop_flag, Children};
+use crate::settings::{ControllerSettings, EngineSettings, EnginesSettings};
+use client::ExitStatus;
+use controller::{Controller, ControllerConfig};
+use engine::{Engine, EngineError, EngineExit, EngineOptions};
 use profiles::Profile;
 use protocol::connection::FileKind;
-use protocol::HeartbeatConfig;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, ExitCode, Stdio};
-use std::sync::atomic::Ordering;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The first line `cluster controller` prints once its connection files are written;
 /// `cluster start` waits for it.
 pub const READY_LINE: &str = "controller ready";
 
-pub fn controller_config(a: &ControllerArgs) -> anyhow::Result<ControllerConfig> {
-    let scheme: Scheme = a.scheme.parse().map_err(UsageError)?;
-    if a.hb_period == 0 || a.hb_misses == 0 {
-        return Err(UsageError("--hb-period and --hb-misses must be at least 1".into()).into());
-    }
-    Ok(ControllerConfig {
-        ip: a.ip.clone(),
-        location: a.location.clone(),
-        scheme,
-        heartbeat: HeartbeatConfig {
-            period_ms: a.hb_period,
-            misses: a.hb_misses,
-        },
-        hwm: a.hwm,
-        max_message_bytes: a.max_message_bytes,
-        key: None,
-        ports: [0; 4],
-        events_port: 0,
-    })
-}
-
-/// The engine's limits on user code, from its flags.
-pub fn script_options(a: &ScriptArgs) -> ScriptOptions {
-    ScriptOptions {
-        memory_limit: (a.memory_limit > 0).then(|| a.memory_limit.saturating_mul(1 << 20)),
-        allow_system: a.allow_system,
-        ..ScriptOptions::default()
-    }
-}
-
-/// The same flags, to pass on to an engine process.
-pub fn script_flags(a: &ScriptArgs) -> Vec<String> {
-    let mut v = vec!["--memory-limit".to_string(), a.memory_limit.to_string()];
-    if a.allow_system {
-        v.push("--allow-system".into());
-    }
-    v
-}
-
 /// Fails if a live controller already serves this profile.
-pub fn ensure_not_running(p: &Profile) -> anyhow::Result<()> {
+pub fn ensure_not_running(p: &Profile) -> Result<()> {
     if let Some(pid) = profiles::read_pid_file(&p.controller_pid_file()) {
         if profiles::pid_alive(pid) && pid != std::process::id() {
-            return Err(UsageError(format!(
-                "a cluster is already running for profile '{}' (controller pid {pid}); stop it with `cluster stop --profile {}`",
-                p.name(),
-                p.name()
-            ))
-            .into());
+            return Err(LaunchError::AlreadyRunning {
+                profile: p.name().to_string(),
+                pid: Some(pid),
+            });
         }
     }
     Ok(())
@@ -91,56 +53,49 @@ pub fn public_warning(ip: &str) -> Option<String> {
 }
 
 /// Takes the profile's controller lock, or says who holds it.
-fn lock_profile(p: &Profile) -> anyhow::Result<std::fs::File> {
+fn lock_profile(p: &Profile) -> Result<std::fs::File> {
     use std::os::fd::AsRawFd;
-    std::fs::create_dir_all(p.pid_dir())?;
-    let path = p.pid_dir().join("controller.lock");
+    let dir = p.pid_dir();
+    std::fs::create_dir_all(&dir).map_err(|source| LaunchError::Write {
+        path: dir.clone(),
+        source,
+    })?;
+    let path = dir.join("controller.lock");
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
+        .map_err(|source| LaunchError::Open {
+            path: path.clone(),
+            source,
+        })?;
     // SAFETY: flock on a descriptor we own.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
-        let holder = profiles::read_pid_file(&p.controller_pid_file())
-            .map(|pid| format!(" (controller pid {pid})"))
-            .unwrap_or_default();
-        return Err(UsageError(format!(
-            "a cluster is already running for profile '{}'{holder}; stop it with `cluster stop --profile {}`",
-            p.name(),
-            p.name()
-        ))
-        .into());
+        return Err(LaunchError::AlreadyRunning {
+            profile: p.name().to_string(),
+            pid: profiles::read_pid_file(&p.controller_pid_file()),
+        });
     }
     Ok(file)
 }
 
 /// `--reuse`: the key and ports of the connection files a previous controller of the
 /// profile left behind.
-fn reuse_connection(p: &Profile, mut cfg: ControllerConfig) -> anyhow::Result<ControllerConfig> {
+fn reuse_connection(p: &Profile, mut cfg: ControllerConfig) -> Result<ControllerConfig> {
     let read = |kind| {
         let path = p.connection_file(kind);
         profiles::read_connection_file(&path, kind).map_err(|e| match e {
-            profiles::ProfileError::MissingFile { .. } => UsageError(format!(
-                "--reuse needs the connection files of an earlier controller, and there is none at {}; start without --reuse",
-                path.display()
-            )),
-            other => UsageError(format!("--reuse: {other}")),
+            profiles::ProfileError::MissingFile { .. } => LaunchError::ReuseMissing(path),
+            other => LaunchError::ReuseUnreadable(other),
         })
     };
     let (client, engine) = (read(FileKind::Client)?, read(FileKind::Engine)?);
     if client.key != engine.key {
-        return Err(UsageError(format!(
-            "--reuse: the client and engine files in {} have different keys",
-            p.security_dir().display()
-        ))
-        .into());
+        return Err(LaunchError::ReuseKeysDiffer(p.security_dir()));
     }
-    let pong = engine.hb_pong.ok_or_else(|| {
-        UsageError("--reuse: the engine connection file has no hb_pong port".into())
-    })?;
+    let pong = engine.hb_pong.ok_or(LaunchError::ReuseNoPong)?;
     cfg.ports = [client.port, engine.port, engine.hb_ping, pong];
     cfg.events_port = client.events.unwrap_or(0);
     cfg.key = Some(engine.key);
@@ -151,17 +106,18 @@ fn reuse_connection(p: &Profile, mut cfg: ControllerConfig) -> anyhow::Result<Co
     Ok(cfg)
 }
 
-pub fn controller(profile: &str, a: &ControllerArgs) -> anyhow::Result<ExitCode> {
-    let cfg = controller_config(a)?;
+/// `cluster controller`: runs the controller of `profile` until it is stopped.
+pub fn controller(profile: &str, s: &ControllerSettings) -> Result<ExitStatus> {
+    let cfg = s.config()?;
     let p = Profile::ensure(profile)?;
     ensure_not_running(&p)?;
-    if let Some(warning) = public_warning(&a.ip) {
+    if let Some(warning) = public_warning(&s.ip) {
         tracing::warn!("{warning}");
     }
     // Held for the life of this process (the kernel drops it when we exit, however we
     // exit): a second controller for the profile cannot start, even in a race.
     let _lock = lock_profile(&p)?;
-    let cfg = if a.reuse {
+    let cfg = if s.reuse {
         reuse_connection(&p, cfg)?
     } else {
         cfg
@@ -198,20 +154,30 @@ pub fn controller(profile: &str, a: &ControllerArgs) -> anyhow::Result<ExitCode>
         }
     }
     result?;
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
-pub fn engine(profile: &str, a: &EngineArgs) -> anyhow::Result<ExitCode> {
-    let path = match &a.file {
+fn engine_options(s: &EngineSettings) -> EngineOptions {
+    EngineOptions {
+        register_timeout: Duration::from_secs_f64(s.timeout.max(0.1)),
+        script: s.script.options(),
+        ..EngineOptions::default()
+    }
+}
+
+/// `cluster engine`: runs one engine until it is stopped or its controller goes away.
+pub fn engine(profile: &str, s: &EngineSettings) -> Result<ExitStatus> {
+    let path = match &s.file {
         Some(p) => p.clone(),
         None => Profile::at(profile)?.engine_file(),
     };
     if !path.exists() {
-        return Err(client::ClusterError::NoCluster(format!(
-            "no engine connection file at {}; start a controller with `cluster controller --profile {profile}` or pass --file",
-            path.display()
-        ))
-        .into());
+        return Err(LaunchError::NoEngineFile {
+            path,
+            hint: format!(
+                "start a controller with `cluster controller --profile {profile}` or pass --file"
+            ),
+        });
     }
     // Read once here so that a bad file is one clear error; `serve` reads it again before
     // each registration (a controller restarted without --reuse writes new ports and key).
@@ -222,13 +188,9 @@ pub fn engine(profile: &str, a: &EngineArgs) -> anyhow::Result<ExitCode> {
         Some(info) => Ok(info),
         None => profiles::read_connection_file(&path, FileKind::Engine).map_err(|e| e.to_string()),
     };
-    let options = || EngineOptions {
-        register_timeout: Duration::from_secs_f64(a.timeout.max(0.1)),
-        script: script_options(&a.script),
-        ..EngineOptions::default()
-    };
+    let options = || engine_options(s);
     let serve_opts = engine::ServeOptions {
-        reconnect: a.reconnect,
+        reconnect: s.reconnect,
         ..Default::default()
     };
     let mut id = None;
@@ -242,17 +204,15 @@ pub fn engine(profile: &str, a: &EngineArgs) -> anyhow::Result<ExitCode> {
         engine::serve(reload, options, &serve_opts, &stop, registered).map_err(|e| match e {
             EngineError::Refused(_)
             | EngineError::RegisterTimeout { .. }
-            | EngineError::Connect { .. } => {
-                anyhow::Error::from(client::ClusterError::NoCluster(e.to_string()))
-            }
-            other => anyhow::Error::from(other).context("engine failed"),
+            | EngineError::Connect { .. } => LaunchError::NotRegisteredEngine(e),
+            other => LaunchError::Engine(other),
         })?;
     match exit {
-        EngineExit::Shutdown | EngineExit::Stopped => Ok(ExitCode::SUCCESS),
+        EngineExit::Shutdown | EngineExit::Stopped => Ok(ExitStatus::Success),
         other => {
             let id = id.map(|i| format!(" {i}")).unwrap_or_default();
             eprintln!("engine{id} stopping: {other}");
-            Ok(ExitCode::from(EXIT_NO_CLUSTER))
+            Ok(ExitStatus::NoCluster)
         }
     }
 }
@@ -260,28 +220,41 @@ pub fn engine(profile: &str, a: &EngineArgs) -> anyhow::Result<ExitCode> {
 /// `cluster engines --threads`: N engines in this process, sharing one ZeroMQ context.
 fn engine_threads(
     n: usize,
-    path: &std::path::Path,
-    a: &EngineArgs,
-    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> anyhow::Result<ExitCode> {
+    path: &Path,
+    s: &EngineSettings,
+    stop: &Arc<AtomicBool>,
+) -> Result<ExitStatus> {
     let info = profiles::read_connection_file(path, FileKind::Engine)?;
     let ctx = zmq::Context::new();
-    let handles: Vec<_> = (0..n)
-        .map(|_| {
-            let (info, stop) = (info.clone(), stop.clone());
-            let opts = EngineOptions {
-                register_timeout: Duration::from_secs_f64(a.timeout.max(0.1)),
-                script: script_options(&a.script),
-                context: Some(ctx.clone()),
-                ..EngineOptions::default()
-            };
-            std::thread::spawn(move || -> anyhow::Result<EngineExit> {
+    let mut handles = Vec::with_capacity(n);
+    for i in 0..n {
+        let (info, thread_stop) = (info.clone(), stop.clone());
+        let opts = EngineOptions {
+            context: Some(ctx.clone()),
+            ..engine_options(s)
+        };
+        let h = std::thread::Builder::new()
+            .name(format!("engine-{i}"))
+            .spawn(move || -> std::result::Result<EngineExit, EngineError> {
                 let e = Engine::connect(&info, opts)?;
                 println!("registered as engine {}", e.id());
-                Ok(e.run(&stop)?)
-            })
-        })
-        .collect();
+                e.run(&thread_stop)
+            });
+        match h {
+            Ok(h) => handles.push(h),
+            Err(source) => {
+                // The engines already running stop with us.
+                stop.store(true, Ordering::Relaxed);
+                for h in handles {
+                    let _ = h.join();
+                }
+                return Err(LaunchError::Thread {
+                    what: "engine",
+                    source,
+                });
+            }
+        }
+    }
     let mut failed = 0;
     for h in handles {
         match h.join() {
@@ -291,7 +264,7 @@ fn engine_threads(
                 failed += 1;
             }
             Ok(Err(e)) => {
-                eprintln!("an engine failed: {e:#}");
+                eprintln!("an engine failed: {e}");
                 failed += 1;
             }
             Err(_) => failed += 1,
@@ -299,82 +272,95 @@ fn engine_threads(
     }
     if failed > 0 && !stop.load(Ordering::Relaxed) {
         eprintln!("{failed} of {n} engines stopped with an error");
-        return Ok(ExitCode::from(EXIT_FAILED));
+        return Ok(ExitStatus::Failed);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
-pub fn engines(profile: &str, a: &EnginesArgs) -> anyhow::Result<ExitCode> {
-    let n = a.n.unwrap_or_else(cores);
+/// `cluster engines`: N engines (processes, or threads with `--threads`) until they stop.
+pub fn engines(profile: &str, s: &EnginesSettings) -> Result<ExitStatus> {
+    let n = s.n.unwrap_or_else(crate::cores);
     if n == 0 {
-        return Err(UsageError("-n must be at least 1".into()).into());
+        return Err(LaunchError::ZeroEngines);
     }
-    let path = match &a.engine.file {
+    let path = match &s.engine.file {
         Some(p) => p.clone(),
         None => Profile::at(profile)?.engine_file(),
     };
     // Check the file once here so that a bad file is one error, not N.
     profiles::read_connection_file(&path, FileKind::Engine).map_err(|e| match e {
-        profiles::ProfileError::MissingFile { .. } => {
-            anyhow::Error::from(client::ClusterError::NoCluster(format!(
-                "no engine connection file at {}; start a controller first or pass --file",
-                path.display()
-            )))
-        }
+        profiles::ProfileError::MissingFile { .. } => LaunchError::NoEngineFile {
+            path: path.clone(),
+            hint: "start a controller first or pass --file".into(),
+        },
         other => other.into(),
     })?;
     // `--ssh`: the engines connect through a tunnel, with a rewritten copy of the file; the
     // tunnel lives until this function returns.
-    let tunnel = match &a.tunnel.ssh {
-        Some(_) => Some(crate::cmd::tunnel::open(
+    let tunnel = match &s.tunnel.ssh {
+        Some(_) => Some(crate::tunnel::open(
             profile,
             &path,
             FileKind::Engine,
-            &a.tunnel,
+            &s.tunnel,
         )?),
         None => None,
     };
     let path = tunnel.as_ref().map(|t| t.file.clone()).unwrap_or(path);
     let stop = stop_flag()?;
-    if a.threads {
-        return engine_threads(n, &path, &a.engine, &stop);
+    if s.threads {
+        return engine_threads(n, &path, &s.engine, &stop);
     }
-    let exe = std::env::current_exe().context("cannot find the cluster executable")?;
-    let mut children = Vec::with_capacity(n);
+    let exe = std::env::current_exe().map_err(LaunchError::CurrentExe)?;
+    let settings = EngineSettings {
+        file: Some(path),
+        ..s.engine.clone()
+    };
+    let mut children = Children::new();
     for _ in 0..n {
         let mut child = Command::new(&exe)
-            .args(["--profile", profile, "engine", "--file"])
-            .arg(&path)
-            .args(["--timeout", &a.engine.timeout.to_string()])
-            .args(a.engine.reconnect.then_some("--reconnect"))
-            .args(script_flags(&a.engine.script))
+            .args(["--profile", profile, "engine"])
+            .args(settings.to_args())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
-            .context("cannot start an engine process")?;
-        let out = child.stdout.take().expect("piped");
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                println!("{line}");
-            }
-        });
+            .map_err(|source| LaunchError::Spawn {
+                what: "cannot start an engine process".into(),
+                source,
+            })?;
+        let out = child.stdout.take();
         children.push(child);
+        if let Some(out) = out {
+            std::thread::Builder::new()
+                .name("engine-stdout".into())
+                .spawn(move || {
+                    for line in BufReader::new(out)
+                        .lines()
+                        .map_while(std::result::Result::ok)
+                    {
+                        println!("{line}");
+                    }
+                })
+                .map_err(|source| LaunchError::Thread {
+                    what: "engine output",
+                    source,
+                })?;
+        }
     }
     // Wait for all; on Ctrl-C or SIGTERM, pass it on.
     let mut signalled = false;
     let mut failed = 0;
-    let mut running: Vec<_> = children;
+    let mut running = children.release();
     while !running.is_empty() {
         if stop.load(Ordering::Relaxed) && !signalled {
             signalled = true;
             for c in &running {
-                // SAFETY: kill(2) with a child's pid and a valid signal number.
-                unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+                signal(c.id(), libc::SIGTERM);
             }
         }
         let mut still = Vec::with_capacity(running.len());
         for mut c in running {
-            match c.try_wait()? {
+            match c.try_wait().map_err(LaunchError::Wait)? {
                 Some(status) => {
                     if !status.success() {
                         failed += 1;
@@ -390,7 +376,7 @@ pub fn engines(profile: &str, a: &EnginesArgs) -> anyhow::Result<ExitCode> {
     }
     if failed > 0 && !signalled {
         eprintln!("{failed} of {n} engines exited with an error");
-        return Ok(ExitCode::from(EXIT_FAILED));
+        return Ok(ExitStatus::Failed);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
