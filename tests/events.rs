@@ -130,8 +130,10 @@ fn aborted_tasks_end_as_aborted_running_or_queued_and_count_stops_the_stream() {
         queued.msg_ids()[0].to_string(),
     );
     wait_event(&mut ev, &r, "task_started");
-    running.abort().unwrap();
-    queued.abort().unwrap();
+    // Both in one request: aborting the running one alone would free the engine for the
+    // queued one before its own abort arrived.
+    let both = [running.msg_ids()[0].clone(), queued.msg_ids()[0].clone()];
+    rc.abort(&both).unwrap();
     assert!(running.get().is_err());
     assert!(queued.get().is_err());
     // snapshot + 3 events of the running task + 2 of the queued one = 6; the 7th ends it.
