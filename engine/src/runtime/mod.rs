@@ -68,6 +68,11 @@ pub enum EngineError {
     Socket(#[from] zmq::Error),
     #[error("cannot set up the engine's Lua state: {0}")]
     Script(String),
+    #[error("cannot start the engine's {what} thread: {source}")]
+    Thread {
+        what: &'static str,
+        source: std::io::Error,
+    },
 }
 
 /// Why a running engine stopped.
@@ -293,7 +298,10 @@ impl Engine {
             std::thread::Builder::new()
                 .name(format!("engine-{id}-control"))
                 .spawn(move || control_loop(ctx))
-                .map_err(|_| EngineError::Socket(zmq::Error::ENOMEM))?
+                .map_err(|source| EngineError::Thread {
+                    what: "control",
+                    source,
+                })?
         };
         let result = Namespace::new(&registry, shared.cancel.clone(), &script)
             .map_err(|e| EngineError::Script(e.to_string()))
