@@ -6,6 +6,10 @@
 //! The state the bindings share with the session (client, Ctrl-C flag, cell sources, printed
 //! output) belongs to `context`; they reach it through `context::of`.
 
+mod result;
+
+pub use result::LuaResult;
+
 use crate::context::{self, Context};
 use crate::display;
 use client::{AsyncResult, Client, ClusterError, DirectView, LoadBalancedView, Targets, Value};
@@ -513,61 +517,6 @@ impl UserData for LuaView {
                 },
                 LuaView::Balanced(b) => format!("<LoadBalancedView retries={}>", b.get_retries()),
             })
-        });
-    }
-}
-
-// ---------------------------------------------------------------- results
-
-/// An `AsyncResult`.
-pub struct LuaResult(pub Rc<AsyncResult>);
-
-impl UserData for LuaResult {
-    fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
-        fields.add_field_method_get("progress", |_, this| Ok(this.0.progress()));
-        fields.add_field_method_get("elapsed", |_, this| Ok(this.0.elapsed().as_secs_f64()));
-        fields.add_field_method_get("engine_ids", |lua, this| {
-            lua.create_sequence_from(this.0.engine_ids().into_iter().map(|e| match e {
-                Some(id) => mlua::Value::Integer(id.0 as i64),
-                None => script::convert::null(),
-            }))
-        });
-        fields.add_field_method_get("msg_ids", |lua, this| {
-            lua.create_sequence_from(this.0.msg_ids().iter().map(|m| m.0.clone()))
-        });
-        fields.add_field_method_get("stdout", |lua, this| {
-            lua.create_sequence_from(this.0.stdout().into_iter().map(|s| s.unwrap_or_default()))
-        });
-    }
-
-    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method("get", |lua, this, timeout: Option<f64>| {
-            let t = timeout.map(|t| Duration::from_secs_f64(t.max(0.0)));
-            if !wait(lua, &this.0, t)? {
-                return Err(err(ClusterError::Timeout(t.unwrap_or_default())));
-            }
-            remember_output(lua, &this.0)?;
-            let v = this.0.get().map_err(err)?;
-            lua_value(lua, &v)
-        });
-        methods.add_method("wait", |lua, this, timeout: Option<f64>| {
-            wait(
-                lua,
-                &this.0,
-                timeout.map(|t| Duration::from_secs_f64(t.max(0.0))),
-            )
-        });
-        methods.add_method("ready", |_, this, ()| Ok(this.0.ready()));
-        methods.add_method("successful", |_, this, ()| Ok(this.0.successful()));
-        methods.add_method("abort", |_, this, ()| this.0.abort().map_err(err));
-        methods.add_meta_method(MetaMethod::Len, |_, this, ()| Ok(this.0.len()));
-        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
-            Ok(format!(
-                "<AsyncResult: {}/{} done, {:.2} s>",
-                this.0.progress(),
-                this.0.len(),
-                this.0.elapsed().as_secs_f64()
-            ))
         });
     }
 }
