@@ -337,3 +337,31 @@ y = 1
         "{err}"
     );
 }
+
+#[test]
+fn a_view_aborts_only_the_results_it_is_given() {
+    let env = TestEnv::new();
+    env.start("default", 1, &[]);
+    let script = r#"
+a = lview:apply_async("sleep", 30)
+b = lview:apply_async("sleep", 30)
+c = lview:apply_async("multiply", 6, 7)
+lview:abort(b)
+b:wait(10), b:successful(), a:ready(), c:ready()
+lview:abort({a})
+a:wait(10), a:successful(), c:get(10)
+lview:abort(42)
+"#;
+    let (code, out, err) = repl_stdin(&env, script);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        ["true, false, false, false", "true, false, 42"],
+        "stderr:\n{err}"
+    );
+    assert_eq!(code, 2, "a wrong argument is a usage error\n{err}");
+    assert!(
+        err.contains("abort takes an AsyncResult, a list of them, or nothing (got integer)"),
+        "{err}"
+    );
+}

@@ -11,7 +11,8 @@ The cluster REPL runs Lua 5.4. Predefined:
   dview              a direct view on all engines        lview   a load-balanced view
   view methods       apply_sync(f, ...), apply_async(f, ...), map_sync(f, list), map_async(f, list)
                      push({name = value}), pull(name), scatter(name, list), gather(name),
-                     execute(code), names(), abort(), wait(), queue_status(); lview.retries = 1
+                     execute(code), names(), abort([ar or {ar, ...}]), wait(), queue_status(),
+                     #view (its engines); rc[-1] is the last engine; lview.retries = 1
   async results      ar:get(), ar:wait(), ar:ready(), ar:successful(), ar:abort(),
                      ar.progress, ar.elapsed, ar.engine_ids, ar.msg_ids, ar.stdout, #ar
   Reference(name)    a name in the engines' namespace, as an argument: dview:apply_sync(\"len\", Reference(\"x\"))

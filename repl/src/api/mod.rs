@@ -475,9 +475,46 @@ impl UserData for LuaView {
             let v = this.direct("names")?.names().map_err(err)?;
             lua_value(lua, &v)
         });
-        methods.add_method("abort", |_, this, ()| match this {
-            LuaView::Direct(d) => d.abort().map_err(err),
-            LuaView::Balanced(b) => b.abort().map_err(err),
+        // `view:abort()`: everything the view has outstanding; `view:abort(ar)` or
+        // `view:abort({ar1, ar2})`: only those results' tasks, in one request.
+        methods.add_method("abort", |lua, this, which: mlua::Value| {
+            let results: Vec<Rc<AsyncResult>> = match &which {
+                mlua::Value::Nil => {
+                    return match this {
+                        LuaView::Direct(d) => d.abort().map_err(err),
+                        LuaView::Balanced(b) => b.abort().map_err(err),
+                    }
+                }
+                mlua::Value::UserData(ud) => vec![ud
+                    .borrow::<LuaResult>()
+                    .map_err(|_| usage("abort takes an AsyncResult, a list of them, or nothing"))?
+                    .0
+                    .clone()],
+                mlua::Value::Table(t) => {
+                    let mut v = Vec::new();
+                    for ud in t.sequence_values::<AnyUserData>() {
+                        let ud = ud.map_err(|_| {
+                            usage("abort takes an AsyncResult, a list of them, or nothing")
+                        })?;
+                        v.push(ud.borrow::<LuaResult>()?.0.clone());
+                    }
+                    v
+                }
+                other => {
+                    return Err(usage(format!(
+                        "abort takes an AsyncResult, a list of them, or nothing (got {})",
+                        other.type_name()
+                    )))
+                }
+            };
+            let ids: Vec<client::MsgId> = results
+                .iter()
+                .flat_map(|ar| ar.msg_ids().iter().cloned())
+                .collect();
+            if !ids.is_empty() {
+                context::of(lua)?.client().abort(&ids).map_err(err)?;
+            }
+            Ok(())
         });
         methods.add_method("wait", |_, this, timeout: Option<f64>| {
             let t = timeout.map(|t| Duration::from_secs_f64(t.max(0.0)));
