@@ -365,3 +365,25 @@ lview:abort(42)
         "{err}"
     );
 }
+
+#[test]
+fn lengths_and_progress_of_a_map_count_items_not_messages() {
+    let env = TestEnv::new();
+    env.start("default", 2, &[]);
+    let script = r#"
+ar = dview:map_async("echo", range(0, 16))
+ar:wait(10)
+#ar, ar.progress, #ar.msg_ids
+lr = lview:map_async("echo", range(0, 16))
+lr:wait(10)
+#lr, lr.progress
+tostring(ar)
+"#;
+    let (code, out, err) = repl_stdin(&env, script);
+    let lines: Vec<&str> = out.lines().collect();
+    // (`ar:wait` prints its true.)
+    assert_eq!(lines[1], "16, 16, 2", "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(lines[3], "16, 16");
+    assert!(lines[4].starts_with("\"<AsyncResult: 16/16 done"), "{out}");
+    assert_eq!(code, 0, "{err}");
+}

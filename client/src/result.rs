@@ -40,6 +40,9 @@ pub struct AsyncResult {
     shape: Shape,
     post: Post,
     submitted: Instant,
+    /// How many items each task carries, for a map split across engines (`None`: one
+    /// item per task).
+    items: Option<Vec<usize>>,
 }
 
 impl AsyncResult {
@@ -58,6 +61,39 @@ impl AsyncResult {
             shape,
             post,
             submitted: Instant::now(),
+            items: None,
+        }
+    }
+
+    /// Records how many items each task carries (a direct map's parts).
+    pub(crate) fn with_items(mut self, counts: Vec<usize>) -> AsyncResult {
+        debug_assert_eq!(counts.len(), self.msg_ids.len());
+        self.items = Some(counts);
+        self
+    }
+
+    /// How many items this result covers: a map's items (16 for 16, however many engines
+    /// share them), otherwise its tasks.
+    pub fn items(&self) -> usize {
+        match &self.items {
+            Some(counts) => counts.iter().sum(),
+            None => self.len(),
+        }
+    }
+
+    /// How many of [`AsyncResult::items`] are done.
+    pub fn items_done(&self) -> usize {
+        match &self.items {
+            None => self.progress(),
+            Some(counts) => {
+                let pending = self.conn.pending_among(&self.msg_ids);
+                self.msg_ids
+                    .iter()
+                    .zip(counts)
+                    .filter(|(id, _)| !pending.contains(id))
+                    .map(|(_, n)| n)
+                    .sum()
+            }
         }
     }
 

@@ -147,16 +147,19 @@ impl DirectView {
             .zip(parts)
             .filter(|(_, p)| !p.is_empty())
             .unzip();
-        self.submit_each(&targets, Shape::Flatten, Post::None, |i| {
-            let (json, buffers) = encode(&parts[i]);
-            (
-                TaskRequest::Map {
-                    func: func.clone(),
-                    items: json,
-                },
-                buffers,
-            )
-        })
+        let counts = parts.iter().map(Vec::len).collect();
+        Ok(self
+            .submit_each(&targets, Shape::Flatten, Post::None, |i| {
+                let (json, buffers) = encode(&parts[i]);
+                (
+                    TaskRequest::Map {
+                        func: func.clone(),
+                        items: json,
+                    },
+                    buffers,
+                )
+            })?
+            .with_items(counts))
     }
 
     /// [`DirectView::map_async`] and wait: the list of results, in order.

@@ -13,7 +13,8 @@ pub struct LuaResult(pub Rc<AsyncResult>);
 
 impl UserData for LuaResult {
     fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
-        fields.add_field_method_get("progress", |_, this| Ok(this.0.progress()));
+        // Items, for a map (16 for 16 items, however many engines share them).
+        fields.add_field_method_get("progress", |_, this| Ok(this.0.items_done()));
         fields.add_field_method_get("elapsed", |_, this| Ok(this.0.elapsed().as_secs_f64()));
         fields.add_field_method_get("engine_ids", |lua, this| {
             lua.create_sequence_from(this.0.engine_ids().into_iter().map(|e| match e {
@@ -49,12 +50,12 @@ impl UserData for LuaResult {
         methods.add_method("ready", |_, this, ()| Ok(this.0.ready()));
         methods.add_method("successful", |_, this, ()| Ok(this.0.successful()));
         methods.add_method("abort", |_, this, ()| this.0.abort().map_err(err));
-        methods.add_meta_method(MetaMethod::Len, |_, this, ()| Ok(this.0.len()));
+        methods.add_meta_method(MetaMethod::Len, |_, this, ()| Ok(this.0.items()));
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(format!(
                 "<AsyncResult: {}/{} done, {:.2} s>",
-                this.0.progress(),
-                this.0.len(),
+                this.0.items_done(),
+                this.0.items(),
                 this.0.elapsed().as_secs_f64()
             ))
         });
