@@ -42,8 +42,8 @@ pub fn exit_status(e: &anyhow::Error) -> ExitStatus {
     if let Some(c) = e.downcast_ref::<ClusterError>() {
         return client::exit_status(c);
     }
-    if e.downcast_ref::<profiles::ProfileError>().is_some() {
-        return ExitStatus::NoCluster;
+    if let Some(p) = e.downcast_ref::<profiles::ProfileError>() {
+        return client::profile_exit_status(p);
     }
     ExitStatus::Failed
 }

@@ -44,3 +44,24 @@ fn an_unknown_engine_is_the_same_usage_error_for_the_cli_and_the_repl() {
     assert_eq!(apply.code, Some(2), "{apply:?}");
     assert_eq!(run.code, apply.code, "{run:?}");
 }
+
+#[test]
+fn an_invalid_profile_name_is_bad_usage_everywhere() {
+    let env = TestEnv::new();
+    let job = script(&env, "print(1)\n");
+    for args in [
+        vec!["ids"],
+        vec!["status"],
+        vec!["start", "-n", "1", "--daemon"],
+        vec!["stop"],
+        vec!["engines", "-n", "1"],
+        vec!["events"],
+        vec!["run", job.as_str()],
+    ] {
+        let mut all = vec!["--profile", "bad/name"];
+        all.extend_from_slice(&args);
+        let out = env.run(&all);
+        let err = out.fails_one_line(2).to_string();
+        assert!(err.contains("invalid profile name"), "{args:?}: {err}");
+    }
+}

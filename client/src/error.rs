@@ -79,8 +79,8 @@ impl From<ExitStatus> for std::process::ExitCode {
 /// The exit status for a client error.
 pub fn exit_status(e: &ClusterError) -> ExitStatus {
     match e {
+        ClusterError::ConnectionFile(p) => profile_exit_status(p),
         ClusterError::NoCluster(_)
-        | ClusterError::ConnectionFile(_)
         | ClusterError::ControllerLost(_)
         | ClusterError::AuthRejected(_) => ExitStatus::NoCluster,
         ClusterError::Usage(_) => ExitStatus::Usage,
@@ -91,6 +91,15 @@ pub fn exit_status(e: &ClusterError) -> ExitStatus {
         | ClusterError::Socket(_)
         | ClusterError::Protocol(_)
         | ClusterError::Thread { .. } => ExitStatus::Failed,
+    }
+}
+
+/// The exit status for a profile error: a malformed profile name is bad usage; anything
+/// else means there is no usable cluster there.
+pub fn profile_exit_status(e: &profiles::ProfileError) -> ExitStatus {
+    match e {
+        profiles::ProfileError::BadName { .. } => ExitStatus::Usage,
+        _ => ExitStatus::NoCluster,
     }
 }
 

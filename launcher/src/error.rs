@@ -204,7 +204,8 @@ impl LaunchError {
             | ReuseUnreadable(_)
             | ReuseKeysDiffer(_)
             | ReuseNoPong => ExitStatus::Usage,
-            NoEngineFile { .. } | NotRegisteredEngine(_) | Profile(_) => ExitStatus::NoCluster,
+            Profile(p) => client::profile_exit_status(p),
+            NoEngineFile { .. } | NotRegisteredEngine(_) => ExitStatus::NoCluster,
             Cluster(e) => client::exit_status(e),
             Engine(_)
             | Controller(_)
