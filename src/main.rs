@@ -53,7 +53,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            launcher::tell!("error: {e:#}");
             util::exit_status(&e).into()
         }
     }

@@ -1,4 +1,4 @@
-//! Issue point 7: the built-in functions, called through the CLI on a real cluster.
+//! The built-in functions, called through the CLI on a real cluster.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Issue points 1 and 2: starting, listing and stopping local clusters (daemon and
+//! Starting, listing and stopping local clusters (daemon and
 //! foreground), several profiles side by side, and the `profile` subcommands.
 
 mod common;
@@ -299,4 +299,27 @@ fn concurrent_starts_of_one_profile_leave_one_cluster() {
         env.processes_with_arg("controller")
     );
     assert_eq!(env.ids("default"), vec![0, 1]);
+}
+
+#[test]
+fn start_whose_reader_went_away_still_starts_and_does_not_panic() {
+    use std::process::Stdio;
+    let env = TestEnv::new();
+    // `cluster start --daemon | true`: the reader is gone before start prints anything.
+    let mut child = env
+        .command(&["start", "-n", "1", "--daemon"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    if let Some(pid) = env.controller_pid("default") {
+        env.track(&[pid]);
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(env.ids("default"), vec![0]);
+    env.run(&["stop"]).ok();
 }

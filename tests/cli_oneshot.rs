@@ -1,4 +1,4 @@
-//! Issue point 4: one-shot commands print JSON on stdout, and fail with a non-zero exit
+//! One-shot commands print JSON on stdout, and fail with a non-zero exit
 //! code and one clear line on stderr.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Issue point 3: the parts of a cluster run separately (`cluster controller`,
+//! The parts of a cluster run separately (`cluster controller`,
 //! `cluster engine`, `cluster engines` with a copied connection file), and stop cleanly on
 //! SIGTERM and SIGINT.
 

@@ -1,4 +1,4 @@
-//! Issue points 5 and 6: the client library against a cluster started by the real binary:
+//! The client library against a cluster started by the real binary:
 //! views, AsyncResult, queue status, shutdown of one engine, and engine namespaces (push,
 //! pull, references, scatter/gather, large binary values).
 

@@ -1,4 +1,4 @@
-//! Issue point 11: clear one-line errors (unknown function, wrong arguments, unknown engine,
+//! Clear one-line errors (unknown function, wrong arguments, unknown engine,
 //! no cluster, missing / corrupt / insecure connection files), and nothing in flight is
 //! lost while they happen.
 

@@ -1,4 +1,4 @@
-//! Issue point 9: an engine killed with SIGKILL is detected by heartbeats; the direct tasks
+//! An engine killed with SIGKILL is detected by heartbeats; the direct tasks
 //! it held fail with an EngineError naming it, load-balanced tasks are resubmitted when they
 //! have retries left and fail otherwise, and nothing waits forever.
 

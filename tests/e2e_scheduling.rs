@@ -1,4 +1,4 @@
-//! Issue point 8: every load-balancing scheme starts and completes work, unknown schemes
+//! Every load-balancing scheme starts and completes work, unknown schemes
 //! are refused, direct tasks to one engine run in submission order, and abort cancels
 //! running and queued tasks.
 

@@ -1,4 +1,4 @@
-//! Issue point 10: engines and clients holding a connection file with the wrong key are
+//! Engines and clients holding a connection file with the wrong key are
 //! refused quickly and clearly, never join, and the controller logs the rejected message.
 
 mod common;

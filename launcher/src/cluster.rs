@@ -113,7 +113,7 @@ impl Running {
             ..
         } = self;
         if let Err(e) = client.shutdown(None, true) {
-            eprintln!("could not ask the controller to stop ({e}); terminating it");
+            crate::tell!("could not ask the controller to stop ({e}); terminating it");
             signal(controller_pid, libc::SIGTERM);
         }
         drop(client);
@@ -150,7 +150,7 @@ pub fn start(profile: &str, s: &StartSettings) -> Result<Running> {
     let n = s.n.unwrap_or_else(crate::cores);
     s.controller.config()?; // validate before starting anything
     if let Some(warning) = crate::parts::public_warning(&s.controller.ip) {
-        eprintln!("warning: {warning}");
+        crate::tell!("warning: {warning}");
     }
     let p = Profile::ensure(profile)?;
     ensure_not_running(&p)?;
@@ -308,7 +308,7 @@ pub fn stop(profile: &str) -> Result<Stopped> {
     };
     let asked = Client::connect(profile).and_then(|rc| rc.shutdown(None, true));
     if let Err(e) = &asked {
-        eprintln!("the controller did not answer ({e}); terminating it");
+        crate::tell!("the controller did not answer ({e}); terminating it");
         signal(pid, libc::SIGTERM);
     }
     if !wait_gone(pid, Duration::from_secs(10)) {

@@ -152,7 +152,7 @@ fn ssh(plan: &Plan<'_>) -> Result<Launched> {
     for spec in &plan.launch.hosts {
         let (host, count) = parse_host(spec, plan.n.max(1))?;
         if !is_local(&host) && matches!(plan.location, "127.0.0.1" | "localhost" | "::1") {
-            eprintln!(
+            crate::tell!(
                 "warning: the controller listens on {} only; engines on {host} cannot reach it (use --ip '*' or --ip ADDRESS, and --location)",
                 plan.location
             );

@@ -20,6 +20,28 @@ pub mod tunnel;
 
 pub use error::{LaunchError, Result};
 
+/// Prints a line on stdout like `println!`, except that a reader that went away
+/// (`cluster start | head -1`) is no error: the line is dropped and nothing panics. The
+/// long-running commands print with it, since they must go on to supervise their children.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}
+
+/// [`say!`] for stderr.
+#[macro_export]
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 /// The number of cores, the default engine count.
 pub fn cores() -> usize {
     std::thread::available_parallelism()

@@ -211,7 +211,7 @@ pub fn engine(profile: &str, s: &EngineSettings) -> Result<ExitStatus> {
         EngineExit::Shutdown | EngineExit::Stopped => Ok(ExitStatus::Success),
         other => {
             let id = id.map(|i| format!(" {i}")).unwrap_or_default();
-            eprintln!("engine{id} stopping: {other}");
+            crate::tell!("engine{id} stopping: {other}");
             Ok(ExitStatus::NoCluster)
         }
     }
@@ -237,7 +237,7 @@ fn engine_threads(
             .name(format!("engine-{i}"))
             .spawn(move || -> std::result::Result<EngineExit, EngineError> {
                 let e = Engine::connect(&info, opts)?;
-                println!("registered as engine {}", e.id());
+                crate::say!("registered as engine {}", e.id());
                 e.run(&thread_stop)
             });
         match h {
@@ -260,18 +260,18 @@ fn engine_threads(
         match h.join() {
             Ok(Ok(EngineExit::Shutdown | EngineExit::Stopped)) => {}
             Ok(Ok(other)) => {
-                eprintln!("an engine stopped: {other}");
+                crate::tell!("an engine stopped: {other}");
                 failed += 1;
             }
             Ok(Err(e)) => {
-                eprintln!("an engine failed: {e}");
+                crate::tell!("an engine failed: {e}");
                 failed += 1;
             }
             Err(_) => failed += 1,
         }
     }
     if failed > 0 && !stop.load(Ordering::Relaxed) {
-        eprintln!("{failed} of {n} engines stopped with an error");
+        crate::tell!("{failed} of {n} engines stopped with an error");
         return Ok(ExitStatus::Failed);
     }
     Ok(ExitStatus::Success)
@@ -338,7 +338,7 @@ pub fn engines(profile: &str, s: &EnginesSettings) -> Result<ExitStatus> {
                         .lines()
                         .map_while(std::result::Result::ok)
                     {
-                        println!("{line}");
+                        crate::say!("{line}");
                     }
                 })
                 .map_err(|source| LaunchError::Thread {
@@ -375,7 +375,7 @@ pub fn engines(profile: &str, s: &EnginesSettings) -> Result<ExitStatus> {
         }
     }
     if failed > 0 && !signalled {
-        eprintln!("{failed} of {n} engines exited with an error");
+        crate::tell!("{failed} of {n} engines exited with an error");
         return Ok(ExitStatus::Failed);
     }
     Ok(ExitStatus::Success)

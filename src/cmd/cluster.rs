@@ -10,43 +10,45 @@ use std::process::ExitCode;
 pub fn start(profile: &str, s: &StartSettings) -> anyhow::Result<ExitCode> {
     let mut running = launcher::cluster::start(profile, s)?;
     if let Some(note) = &running.note {
-        println!("{note}");
+        launcher::say!("{note}");
     }
     let n = running.engines;
     let took = running.took.as_secs_f64();
     let engines_word = if n == 1 { "engine" } else { "engines" };
-    println!(
+    launcher::say!(
         "cluster '{profile}' started: controller pid {}, {n} {engines_word} registered in {took:.2} s",
         running.controller_pid
     );
-    println!(
+    launcher::say!(
         "connection files: {}",
         running.profile().security_dir().display()
     );
-    println!("logs: {}", running.profile().log_dir().display());
+    launcher::say!("logs: {}", running.profile().log_dir().display());
     if s.daemon {
-        println!("running in the background; stop it with `cluster stop --profile {profile}`");
+        launcher::say!(
+            "running in the background; stop it with `cluster stop --profile {profile}`"
+        );
         running.detach();
         return Ok(ExitCode::SUCCESS);
     }
-    println!("press Ctrl-C to stop");
+    launcher::say!("press Ctrl-C to stop");
 
     // Foreground: wait for Ctrl-C / SIGTERM, or for the controller to die on its own.
     let stop = launcher::process::stop_flag()?;
     match running.wait(&stop)? {
         Ended::ControllerExited { status, .. } if status.success() => {
             // Stopped from elsewhere (`cluster stop`, or a client's shutdown).
-            println!("cluster '{profile}' stopped");
+            launcher::say!("cluster '{profile}' stopped");
             Ok(ExitCode::SUCCESS)
         }
         Ended::ControllerExited { status, log } => {
-            eprintln!("the controller exited ({status}); see {}", log.display());
+            launcher::tell!("the controller exited ({status}); see {}", log.display());
             Ok(ExitStatus::Failed.into())
         }
         Ended::Signalled => {
-            eprintln!("stopping the cluster...");
+            launcher::tell!("stopping the cluster...");
             running.shutdown();
-            println!("cluster '{profile}' stopped");
+            launcher::say!("cluster '{profile}' stopped");
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -55,11 +57,11 @@ pub fn start(profile: &str, s: &StartSettings) -> anyhow::Result<ExitCode> {
 pub fn stop(profile: &str) -> anyhow::Result<ExitCode> {
     match launcher::cluster::stop(profile)? {
         Stopped::NotRunning => {
-            eprintln!("no cluster is running for profile '{profile}'");
+            launcher::tell!("no cluster is running for profile '{profile}'");
             Ok(ExitStatus::NoCluster.into())
         }
         Stopped::Stopped { pid } => {
-            println!("stopped cluster '{profile}' (controller pid {pid})");
+            launcher::say!("stopped cluster '{profile}' (controller pid {pid})");
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -77,17 +79,19 @@ pub fn list(json: bool) -> anyhow::Result<ExitCode> {
             .collect();
         print_json_pretty(&serde_json::Value::Array(v));
     } else if rows.is_empty() {
-        println!("no clusters are running");
+        launcher::say!("no clusters are running");
     } else {
-        println!("{:<16} {:>8} {:>8}  URL", "PROFILE", "PID", "ENGINES");
+        launcher::say!("{:<16} {:>8} {:>8}  URL", "PROFILE", "PID", "ENGINES");
         for r in rows {
             let engines = r
                 .engines
                 .map(|n| n.to_string())
                 .unwrap_or_else(|| "?".to_string());
-            println!(
+            launcher::say!(
                 "{:<16} {:>8} {engines:>8}  {}",
-                r.profile, r.controller_pid, r.url
+                r.profile,
+                r.controller_pid,
+                r.url
             );
         }
     }
