@@ -387,3 +387,19 @@ tostring(ar)
     assert!(lines[4].starts_with("\"<AsyncResult: 16/16 done"), "{out}");
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn timeit_takes_loops_and_repeats_and_needs_code() {
+    let env = TestEnv::new();
+    env.start("default", 1, &[]);
+    let (code, out, err) = repl_stdin(&env, "%timeit -n 3 -r 2 x = 1\n%timeit\n");
+    assert!(
+        out.contains("(mean ± std. dev. of 2 runs, 3 loops each)"),
+        "stdout:\n{out}\nstderr:\n{err}"
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("%timeit needs code to time; usage: %timeit [-n LOOPS] [-r REPEATS] CODE"),
+        "{err}"
+    );
+}

@@ -124,7 +124,7 @@ pub static MAGICS: &[Magic] = &[
     Magic {
         name: "timeit",
         kind: Kind::Line,
-        usage: "%timeit EXPR",
+        usage: "%timeit [-n N] [-r R] CODE",
         help: "time EXPR over many loops: mean ± std. dev. and best",
         takes_code: true,
         run: timing::timeit,

@@ -17,9 +17,11 @@ pub fn time(cells: &mut Cells, call: &Call) -> Result<(), CellError> {
     Ok(())
 }
 
-/// `%timeit EXPR`: as many loops as take 0.2 s, seven times.
+/// `%timeit [-n LOOPS] [-r REPEATS] CODE`, as in IPython: without `-n`, as many loops as
+/// take 0.2 s; seven repeats unless `-r` says otherwise.
 pub fn timeit(cells: &mut Cells, call: &Call) -> Result<(), CellError> {
-    let (code, chunk) = (call.arg, call.chunk);
+    let (opts, code) = parse_timeit(call.arg).map_err(|m| CellError::Failed(m, Some(2)))?;
+    let (code, chunk) = (code.as_str(), call.chunk);
     let lua = cells.lua().clone();
     let as_expr = format!("return function() return {code} end");
     let as_stmt = format!("return function() {code} end");
@@ -35,15 +37,20 @@ pub fn timeit(cells: &mut Cells, call: &Call) -> Result<(), CellError> {
         Ok(start.elapsed().as_secs_f64())
     };
     // Adaptive loop count: grow tenfold until one repeat takes at least 0.2 s.
-    let mut loops = 1u64;
-    loop {
-        let t = run(loops)?;
-        if t >= 0.2 || loops >= 10_000_000 {
-            break;
+    let loops = match opts.loops {
+        Some(n) => n,
+        None => {
+            let mut loops = 1u64;
+            loop {
+                let t = run(loops)?;
+                if t >= 0.2 || loops >= 10_000_000 {
+                    break loops;
+                }
+                loops *= 10;
+            }
         }
-        loops *= 10;
-    }
-    let repeats = 7;
+    };
+    let repeats = opts.repeats;
     let mut per_loop = Vec::with_capacity(repeats);
     for _ in 0..repeats {
         per_loop.push(run(loops)? / loops as f64);
@@ -59,6 +66,46 @@ pub fn timeit(cells: &mut Cells, call: &Call) -> Result<(), CellError> {
         human_time(best)
     );
     Ok(())
+}
+
+/// `%timeit`'s options.
+#[derive(Debug, PartialEq)]
+struct TimeitOptions {
+    /// `-n`: loops per repeat (adaptive when absent).
+    loops: Option<u64>,
+    /// `-r`: repeats.
+    repeats: usize,
+}
+
+/// Splits `-n N` and `-r R` off the start of `%timeit`'s argument; the rest is the code,
+/// which must not be empty.
+fn parse_timeit(arg: &str) -> Result<(TimeitOptions, String), String> {
+    const USAGE: &str = "usage: %timeit [-n LOOPS] [-r REPEATS] CODE";
+    let mut opts = TimeitOptions {
+        loops: None,
+        repeats: 7,
+    };
+    let mut rest = arg.trim_start();
+    while let Some(flag) = ["-n", "-r"]
+        .into_iter()
+        .find(|f| rest.starts_with(f) && rest[2..].starts_with(char::is_whitespace))
+    {
+        let after = rest[2..].trim_start();
+        let (value, tail) = after.split_once(char::is_whitespace).unwrap_or((after, ""));
+        let n: u64 = value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+            format!("{flag} takes a whole number of at least 1, not {value:?}; {USAGE}")
+        })?;
+        if flag == "-n" {
+            opts.loops = Some(n);
+        } else {
+            opts.repeats = n as usize;
+        }
+        rest = tail.trim_start();
+    }
+    if rest.trim().is_empty() {
+        return Err(format!("%timeit needs code to time; {USAGE}"));
+    }
+    Ok((opts, rest.to_string()))
 }
 
 /// Seconds as `12.3 ms`, `456 µs`, `1.23 s`, three significant digits.
@@ -85,6 +132,42 @@ pub fn human_time(secs: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeit_takes_n_and_r_and_needs_code() {
+        assert_eq!(
+            parse_timeit("-n 10 -r 3 x = 1").unwrap(),
+            (
+                TimeitOptions {
+                    loops: Some(10),
+                    repeats: 3
+                },
+                "x = 1".to_string()
+            )
+        );
+        assert_eq!(
+            parse_timeit("-x + 1").unwrap(),
+            (
+                TimeitOptions {
+                    loops: None,
+                    repeats: 7
+                },
+                "-x + 1".to_string()
+            )
+        );
+        assert!(parse_timeit("")
+            .unwrap_err()
+            .starts_with("%timeit needs code to time"));
+        assert!(parse_timeit("-n 5")
+            .unwrap_err()
+            .starts_with("%timeit needs code"));
+        assert!(parse_timeit("-n 0 f()")
+            .unwrap_err()
+            .starts_with("-n takes a whole number"));
+        assert!(parse_timeit("-r x f()")
+            .unwrap_err()
+            .starts_with("-r takes a whole number"));
+    }
 
     #[test]
     fn times_read_like_ipython() {
