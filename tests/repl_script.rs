@@ -403,3 +403,17 @@ fn timeit_takes_loops_and_repeats_and_needs_code() {
         "{err}"
     );
 }
+
+#[test]
+fn what_engines_print_comes_before_the_cells_value() {
+    let env = TestEnv::new();
+    env.start("default", 1, &[]);
+    let script = r#"
+function shout(x) print("engine says " .. x) return x + 1 end
+lview:apply_sync(shout, 41)
+"#;
+    let (code, out, err) = repl_stdin(&env, script);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, ["[stdout:0] engine says 41", "42"], "stderr:\n{err}");
+    assert_eq!(code, 0);
+}

@@ -95,6 +95,8 @@ impl Cells {
     /// Evaluates Lua: an expression alone prints its value(s) as `Out[n]`.
     pub fn lua_cell(&mut self, src: &str, chunk: &str) -> Result<(), CellError> {
         let values = self.eval(src, chunk).map_err(|e| self.fail(&e, src))?;
+        // What the engines printed comes before the cell's value, as in IPython.
+        self.flush_outputs();
         self.show(values);
         Ok(())
     }
