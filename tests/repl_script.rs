@@ -417,3 +417,30 @@ lview:apply_sync(shout, 41)
     assert_eq!(lines, ["[stdout:0] engine says 41", "42"], "stderr:\n{err}");
     assert_eq!(code, 0);
 }
+
+#[test]
+fn help_covers_views_results_and_the_client_and_says_why_for_anything_else() {
+    let env = TestEnv::new();
+    env.start("default", 1, &[]);
+    let script = r#"
+help(dview)
+help(lview:apply_async("noop"))
+help(rc)
+help(5)
+"#;
+    let (code, out, err) = repl_stdin(&env, script);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("A view: where and how work runs"), "{out}");
+    assert!(
+        out.contains("An AsyncResult: work that was submitted."),
+        "{out}"
+    );
+    assert!(
+        out.contains("rc: the client of this session's cluster."),
+        "{out}"
+    );
+    assert!(
+        out.contains("help takes a function's name (a string, like help(\"calculate_pi\")), a view, a result or rc; 5 is an integer"),
+        "{out}"
+    );
+}

@@ -41,10 +41,54 @@ pub fn help(lua: &mlua::Lua, topic: Option<&mlua::Value>) -> mlua::Result<()> {
                 }
             }
         }
+        Some(mlua::Value::UserData(ud)) if ud.is::<crate::api::LuaView>() => {
+            println!("{VIEW_HELP}")
+        }
+        Some(mlua::Value::UserData(ud)) if ud.is::<crate::api::LuaResult>() => {
+            println!("{RESULT_HELP}")
+        }
+        Some(mlua::Value::UserData(ud)) if ud.is::<crate::api::LuaClient>() => {
+            println!("{CLIENT_HELP}")
+        }
         Some(other) => {
-            println!("{}", crate::display::repr(other, 0));
-            println!("{OVERVIEW}");
+            let kind = other.type_name();
+            let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
+            println!(
+                "help takes a function's name (a string, like help(\"calculate_pi\")), a view, a result or rc; {} is {article} {kind}",
+                crate::display::repr(other, 0),
+            )
         }
     }
     Ok(())
 }
+
+/// `help(dview)`, `help(lview)`.
+const VIEW_HELP: &str = "\
+A view: where and how work runs (dview: every engine; lview: load-balanced).
+  apply_sync(f, ...) / apply_async(f, ...)   call f(...) (f: a built-in's name, a Lua function, or Reference)
+  map_sync(f, list) / map_async(f, list)     f(item) for every item; results in order
+  push({name = value}), pull(name)           the engines' namespace (direct views)
+  scatter(name, list), gather(name)          split a list across the engines and join it back
+  execute(code), names()                     run Lua on the engines; their names and types
+  abort([ar or {ar, ...}])                   cancel what the view has outstanding, or only those results
+  wait([timeout]), queue_status()            wait for the view's work; queue counts per engine
+  #view                                      its engines; lview.retries = N resubmits failed tasks";
+
+/// `help(ar)`.
+const RESULT_HELP: &str = "\
+An AsyncResult: work that was submitted.
+  ar:get([timeout])        the value (waits); ar:wait([timeout]) waits, true once done
+  ar:ready(), ar:successful(), ar:abort()
+  ar.progress, #ar          items done and items in all (a map's items)
+  ar.elapsed, ar.engine_ids, ar.msg_ids, ar.stdout";
+
+/// `help(rc)`.
+const CLIENT_HELP: &str = "\
+rc: the client of this session's cluster.
+  rc.ids, rc[0], rc[-1], rc[{0, 2}]    engine ids; a direct view on one or several engines
+  rc:direct_view([targets]), rc:load_balanced_view()
+  rc:wait({ar1, ar2}), rc:queue_status([id]), rc:functions(), rc:engines(), rc:shutdown([hub])";
