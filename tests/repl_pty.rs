@@ -188,3 +188,32 @@ fn px_magics_run_code_on_the_engines() {
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();
 }
+
+#[test]
+fn completion_after_an_object_offers_only_what_it_has() {
+    let env = TestEnv::new();
+    env.start("default", 1, &[]);
+    let mut p = repl(&env);
+    p.exp_string("In [1]: ").unwrap();
+    // Among all methods, "s" could be scatter, shutdown or successful; a load-balanced
+    // view has only shutdown.
+    send(&mut p, "lview:s\t");
+    p.exp_string("lview:shutdown").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_string("In [1]: ").unwrap();
+    // A result has only successful; the client only queue_status.
+    send(&mut p, "ar = lview:apply_async(\"noop\"); ar:wait(10)\r");
+    p.exp_string("Out[1]: true").unwrap();
+    p.exp_string("In [2]: ").unwrap();
+    send(&mut p, "ar:s\t");
+    p.exp_string("ar:successful").unwrap();
+    send(&mut p, "()\r");
+    p.exp_string("Out[2]: true").unwrap();
+    p.exp_string("In [3]: ").unwrap();
+    send(&mut p, "rc:q\t");
+    p.exp_string("rc:queue_status").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_string("In [3]: ").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}

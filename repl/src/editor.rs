@@ -43,6 +43,87 @@ pub const METHODS: &[&str] = &[
     "wait",
 ];
 
+/// Methods and fields of each kind of object, for completion after `obj:` and `obj.`.
+struct Members {
+    methods: &'static [&'static str],
+    fields: &'static [&'static str],
+}
+
+const CLIENT: Members = Members {
+    methods: &[
+        "direct_view",
+        "engines",
+        "functions",
+        "load_balanced_view",
+        "queue_status",
+        "shutdown",
+        "wait",
+    ],
+    fields: &["ids"],
+};
+
+const DIRECT_VIEW: Members = Members {
+    methods: &[
+        "abort",
+        "apply",
+        "apply_async",
+        "apply_sync",
+        "execute",
+        "execute_async",
+        "gather",
+        "map",
+        "map_async",
+        "map_sync",
+        "names",
+        "pull",
+        "push",
+        "queue_status",
+        "scatter",
+        "shutdown",
+        "wait",
+    ],
+    fields: &["targets"],
+};
+
+const BALANCED_VIEW: Members = Members {
+    methods: &[
+        "abort",
+        "apply",
+        "apply_async",
+        "apply_sync",
+        "map",
+        "map_async",
+        "map_sync",
+        "queue_status",
+        "shutdown",
+        "wait",
+    ],
+    fields: &["retries"],
+};
+
+const RESULT: Members = Members {
+    methods: &["abort", "get", "ready", "successful", "wait"],
+    fields: &["elapsed", "engine_ids", "msg_ids", "progress", "stdout"],
+};
+
+/// What a value in the session is, for completion: its members, if it is one of the REPL's
+/// objects.
+fn members_of(v: &mlua::Value) -> Option<&'static Members> {
+    let mlua::Value::UserData(ud) = v else {
+        return None;
+    };
+    if ud.is::<crate::api::LuaClient>() {
+        return Some(&CLIENT);
+    }
+    if ud.is::<crate::api::LuaResult>() {
+        return Some(&RESULT);
+    }
+    match &*ud.borrow::<crate::api::LuaView>().ok()? {
+        crate::api::LuaView::Direct(_) => Some(&DIRECT_VIEW),
+        crate::api::LuaView::Balanced(_) => Some(&BALANCED_VIEW),
+    }
+}
+
 /// Fields of `rc`, views and async results.
 pub const FIELDS: &[&str] = &[
     "elapsed",
@@ -173,7 +254,26 @@ impl Knowledge {
                 .filter_map(Result::ok)
                 .map(|(k, _)| k)
                 .collect(),
-            _ => FIELDS.iter().map(|s| s.to_string()).collect(),
+            Ok(v) => match members_of(&v) {
+                Some(m) => m.fields.iter().map(|s| s.to_string()).collect(),
+                None => FIELDS.iter().map(|s| s.to_string()).collect(),
+            },
+            Err(_) => FIELDS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Methods of the global `name`: those of its kind when it is one of the REPL's objects
+    /// (`lview:` offers no `push`), every method otherwise (a local, an expression).
+    fn methods_of(&self, name: &str) -> Vec<String> {
+        let known = self
+            .lua
+            .globals()
+            .get::<mlua::Value>(name)
+            .ok()
+            .and_then(|v| members_of(&v));
+        match known {
+            Some(m) => m.methods.iter().map(|s| s.to_string()).collect(),
+            None => METHODS.iter().map(|s| s.to_string()).collect(),
         }
     }
 }
@@ -297,7 +397,10 @@ impl Completer for ReplHelper {
         let word = &before[start..];
         let sep = before[..start].chars().last();
         let candidates: Vec<String> = match sep {
-            Some(':') => METHODS.iter().map(|s| s.to_string()).collect(),
+            Some(':') => {
+                let obj_start = word_start(&before[..start - 1]);
+                k.methods_of(&before[obj_start..start - 1])
+            }
             Some('.') => {
                 let obj_start = word_start(&before[..start - 1]);
                 k.fields_of(&before[obj_start..start - 1])
