@@ -279,6 +279,15 @@ impl UserData for LuaClient {
                 display::repr(&other, 0)
             ))),
         });
+        methods.add_meta_method(
+            MetaMethod::NewIndex,
+            |_, _, (key, _): (mlua::Value, mlua::Value)| -> mlua::Result<()> {
+                Err(usage(format!(
+                    "rc has no field {} to set; rc.ids and rc[0] are read-only",
+                    display::repr(&key, 0)
+                )))
+            },
+        );
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             let info = this.0.connection_info();
             Ok(format!("<Client {}>", info.url(info.port)))
@@ -302,6 +311,14 @@ pub enum LuaView {
 }
 
 impl LuaView {
+    /// How the view is named in messages.
+    fn kind(&self) -> &'static str {
+        match self {
+            LuaView::Direct(_) => "dview",
+            LuaView::Balanced(_) => "lview",
+        }
+    }
+
     fn direct(&self, method: &str) -> mlua::Result<&DirectView> {
         match self {
             LuaView::Direct(d) => Ok(d),
@@ -535,6 +552,28 @@ impl UserData for LuaView {
             LuaView::Direct(d) => d.shutdown().map_err(err),
             LuaView::Balanced(b) => b.shutdown().map_err(err),
         });
+        // Unknown fields are errors, never a silent nil or a silent no-op.
+        methods.add_meta_method(
+            MetaMethod::Index,
+            |_, this, key: mlua::Value| -> mlua::Result<()> {
+                Err(usage(format!(
+                    "{} has no field {}; help({}) lists what it has",
+                    this.kind(),
+                    display::repr(&key, 0),
+                    this.kind()
+                )))
+            },
+        );
+        methods.add_meta_method(
+            MetaMethod::NewIndex,
+            |_, this, (key, _): (mlua::Value, mlua::Value)| -> mlua::Result<()> {
+                Err(usage(format!(
+                    "{} has no field {} to set; the one setting is lview.retries = N",
+                    this.kind(),
+                    display::repr(&key, 0)
+                )))
+            },
+        );
         // `#dview`: how many engines the view reaches (for a load-balanced view, how many
         // engines are registered).
         methods.add_meta_method(MetaMethod::Len, |lua, this, ()| {

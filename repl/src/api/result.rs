@@ -2,7 +2,7 @@
 //! `msg_ids`, `stdout`), its methods (`get`, `wait`, `ready`, `successful`, `abort`), `#ar`
 //! and how it prints.
 
-use super::{err, lua_value, remember_output, wait};
+use super::{err, lua_value, remember_output, usage, wait};
 use client::{AsyncResult, ClusterError};
 use mlua::{MetaMethod, UserData, UserDataFields, UserDataMethods};
 use std::rc::Rc;
@@ -50,6 +50,24 @@ impl UserData for LuaResult {
         methods.add_method("ready", |_, this, ()| Ok(this.0.ready()));
         methods.add_method("successful", |_, this, ()| Ok(this.0.successful()));
         methods.add_method("abort", |_, this, ()| this.0.abort().map_err(err));
+        methods.add_meta_method(
+            MetaMethod::Index,
+            |_, _, key: mlua::Value| -> mlua::Result<()> {
+                Err(usage(format!(
+                    "an AsyncResult has no field {}; help(ar) lists what it has",
+                    crate::display::repr(&key, 0)
+                )))
+            },
+        );
+        methods.add_meta_method(
+            MetaMethod::NewIndex,
+            |_, _, (key, _): (mlua::Value, mlua::Value)| -> mlua::Result<()> {
+                Err(usage(format!(
+                    "an AsyncResult has no field {} to set: its fields are read-only",
+                    crate::display::repr(&key, 0)
+                )))
+            },
+        );
         methods.add_meta_method(MetaMethod::Len, |_, this, ()| Ok(this.0.items()));
         methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(format!(
