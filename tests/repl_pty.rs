@@ -182,7 +182,7 @@ fn px_magics_run_code_on_the_engines() {
     p.send_line("%autopx").unwrap();
     p.exp_string("%autopx disabled").unwrap();
     p.exp_string("In [6]: ").unwrap();
-    p.send_line("%who").unwrap();
+    p.send_line("%who --engines").unwrap();
     p.exp_string("n (int)").unwrap();
     p.exp_string("In [7]: ").unwrap();
     p.send_control('d').unwrap();

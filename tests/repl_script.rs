@@ -143,7 +143,7 @@ fn magics_work_in_scripts() {
     env.start("default", 2, &[]);
     let script = r#"
 dview:push({a = {1, 2, 3}})
-%who
+%who --engines
 %engines
 %lsmagic
 %time lview:apply_sync("echo", 5)
@@ -459,4 +459,29 @@ fn unknown_fields_of_views_results_and_rc_are_one_line_errors() {
         assert_eq!(code, 2, "{script}: {out} {err}");
         assert_eq!(err.trim(), format!("error: {expected}"), "{script}");
     }
+}
+
+#[test]
+fn who_lists_the_sessions_own_names_and_with_engines_theirs() {
+    let env = TestEnv::new();
+    env.start("default", 1, &[]);
+    let script = r#"
+%who
+total = 3; label = "x"; function f() end; xs = {1, 2}
+%who
+dview:push({on_engine = 1})
+%who --engines
+"#;
+    let (code, out, err) = repl_stdin(&env, script);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "Interactive namespace is empty.",
+            "f (function)   label (string)   total (int)   xs (list)",
+            "on_engine (int)"
+        ],
+        "stderr:\n{err}"
+    );
+    assert_eq!(code, 0);
 }

@@ -36,6 +36,9 @@ pub struct Context {
     autopx: Cell<bool>,
     /// The last `%px`, for `%result`.
     last_px: RefCell<LastPx>,
+    /// The global names the session starts with (the standard library, `rc`, views...),
+    /// so that `%who` lists only the user's own.
+    predefined: RefCell<std::collections::HashSet<String>>,
 }
 
 /// The last `%px`: its result, and once it has been shown, its lines by engine.
@@ -62,6 +65,7 @@ impl Context {
             px_targets: RefCell::new(Targets::All),
             autopx: Cell::new(false),
             last_px: RefCell::new(LastPx::default()),
+            predefined: RefCell::new(std::collections::HashSet::new()),
         }
     }
 
@@ -172,6 +176,16 @@ impl Context {
         let on = !self.autopx.get();
         self.autopx.set(on);
         on
+    }
+
+    /// Records the global names the session starts with.
+    pub fn set_predefined(&self, names: impl IntoIterator<Item = String>) {
+        *self.predefined.borrow_mut() = names.into_iter().collect();
+    }
+
+    /// Whether `name` is one of the names the session starts with.
+    pub fn is_predefined(&self, name: &str) -> bool {
+        self.predefined.borrow().contains(name)
     }
 
     /// The last `%px`.

@@ -27,6 +27,13 @@ impl Session {
             interactive && std::io::stderr().is_terminal(),
         ));
         api::install(&lua, &ctx)?;
+        ctx.set_predefined(
+            lua.globals()
+                .pairs::<String, mlua::Value>()
+                .filter_map(Result::ok)
+                .map(|(k, _)| k)
+                .chain(["_".to_string()]),
+        );
         // Ctrl-C also stops local loops (`while true do end`), not only waits.
         let flag = ctx.interrupt_flag();
         lua.set_hook(

@@ -322,6 +322,49 @@ fn table_from_lua(t: &Table, depth: usize) -> Result<Value, ConvertError> {
     Ok(Value::Map(map))
 }
 
+/// The type of a Lua value in the vocabulary of wire values where there is one (`int`,
+/// `list`, `map`, `bytes`, ...): what `names()` and `%who` show.
+pub fn wire_type_name(v: &mlua::Value) -> &'static str {
+    match v {
+        mlua::Value::Nil => "null",
+        v if is_null(v) => "null",
+        mlua::Value::Boolean(_) => "bool",
+        mlua::Value::Integer(_) => "int",
+        mlua::Value::Number(_) => "float",
+        mlua::Value::String(s) => {
+            if std::str::from_utf8(&s.as_bytes()).is_ok() {
+                "string"
+            } else {
+                "bytes"
+            }
+        }
+        mlua::Value::Table(t) => {
+            let n = t.raw_len();
+            let is_map = t
+                .metatable()
+                .and_then(|m| m.raw_get::<Option<String>>("__name").ok().flatten())
+                .is_some_and(|n| n == "map");
+            if !is_map && t.pairs::<mlua::Value, mlua::Value>().count() == n {
+                "list"
+            } else {
+                "map"
+            }
+        }
+        mlua::Value::Function(_) => "function",
+        mlua::Value::Thread(_) => "coroutine",
+        mlua::Value::UserData(ud) => {
+            if ud.is::<LuaBytes>() {
+                "bytes"
+            } else if ud.is::<Reference>() {
+                "reference"
+            } else {
+                "userdata"
+            }
+        }
+        _ => "userdata",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

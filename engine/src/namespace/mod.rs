@@ -31,13 +31,13 @@ use failure::{raise, Raised};
 use mlua::{HookTriggers, Lua, MultiValue, Table, VmState};
 use output::Output;
 use protocol::Value;
+use script::convert::wire_type_name as lua_type;
 use script::convert::{from_lua, BinaryHeld};
 use shipped::Compiled;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
-use values::lua_type;
 
 /// Default memory limit of an engine's Lua state, in MiB (`--memory-limit`).
 pub const DEFAULT_MEMORY_LIMIT_MB: usize = 1024;

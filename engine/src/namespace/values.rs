@@ -3,7 +3,7 @@
 
 use super::{Failure, Namespace};
 use protocol::Value;
-use script::convert::{from_lua, is_null, new_map, null, to_lua, BytesMode, LuaBytes, Reference};
+use script::convert::{from_lua, new_map, null, to_lua, wire_type_name as lua_type, BytesMode};
 use std::collections::BTreeMap;
 
 impl Namespace {
@@ -160,46 +160,4 @@ pub(super) fn undefined(name: &str) -> Failure {
         "NameError",
         format!("name '{name}' is not defined on this engine"),
     )
-}
-
-/// The type of a Lua value in the vocabulary of wire values where there is one.
-pub(super) fn lua_type(v: &mlua::Value) -> &'static str {
-    match v {
-        mlua::Value::Nil => "null",
-        v if is_null(v) => "null",
-        mlua::Value::Boolean(_) => "bool",
-        mlua::Value::Integer(_) => "int",
-        mlua::Value::Number(_) => "float",
-        mlua::Value::String(s) => {
-            if std::str::from_utf8(&s.as_bytes()).is_ok() {
-                "string"
-            } else {
-                "bytes"
-            }
-        }
-        mlua::Value::Table(t) => {
-            let n = t.raw_len();
-            let is_map = t
-                .metatable()
-                .and_then(|m| m.raw_get::<Option<String>>("__name").ok().flatten())
-                .is_some_and(|n| n == "map");
-            if !is_map && t.pairs::<mlua::Value, mlua::Value>().count() == n {
-                "list"
-            } else {
-                "map"
-            }
-        }
-        mlua::Value::Function(_) => "function",
-        mlua::Value::Thread(_) => "coroutine",
-        mlua::Value::UserData(ud) => {
-            if ud.is::<LuaBytes>() {
-                "bytes"
-            } else if ud.is::<Reference>() {
-                "reference"
-            } else {
-                "userdata"
-            }
-        }
-        _ => "userdata",
-    }
 }

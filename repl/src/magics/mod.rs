@@ -132,8 +132,8 @@ pub static MAGICS: &[Magic] = &[
     Magic {
         name: "who",
         kind: Kind::Line,
-        usage: "%who",
-        help: "names in the engines' namespaces",
+        usage: "%who [--engines]",
+        help: "the names this session defined; --engines: the names on the engines",
         takes_code: false,
         run: cluster::who,
     },
