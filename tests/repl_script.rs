@@ -485,3 +485,29 @@ dview:push({on_engine = 1})
     );
     assert_eq!(code, 0);
 }
+
+#[test]
+fn print_shows_tables_and_display_full_shows_everything() {
+    let env = TestEnv::new();
+    env.start("default", 1, &[]);
+    let script = r#"
+print({1, 2, {a = 3}}, "text", nil, 2.5)
+display(range(0, 100))
+display(range(0, 100), {full = true})
+"#;
+    let (code, out, err) = repl_stdin(&env, script);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "{1, 2, {a = 3}}\ttext\tnil\t2.5");
+    let cut = out
+        .find("more items, 100 in all")
+        .expect("display cuts a long list");
+    // The full display lists every item, one per line, after the cut one.
+    let full = &out[cut..];
+    for i in 0..100 {
+        assert!(
+            full.contains(&format!("\n  {i},\n")),
+            "item {i} missing:\n{full}"
+        );
+    }
+}

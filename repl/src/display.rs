@@ -152,6 +152,15 @@ pub fn repr(v: &Value, depth: usize) -> String {
 /// The text after `Out[n]: `: one line if it fits; otherwise one item per line, indented,
 /// with the middle of a long table cut and counted.
 pub fn display(v: &Value) -> String {
+    layout(v, true)
+}
+
+/// [`display`] without cutting anything: `display(x, {full = true})`.
+pub fn display_full(v: &Value) -> String {
+    layout(v, false)
+}
+
+fn layout(v: &Value, cut: bool) -> String {
     let one = repr(v, 0);
     if one.chars().count() <= LINE_WIDTH {
         return one;
@@ -159,15 +168,16 @@ pub fn display(v: &Value) -> String {
     let Value::Table(t) = v else {
         return one;
     };
+    let line = |s: String| if cut { cut_line(&s) } else { s };
     let (seq, rest) = entries(t);
-    let mut items: Vec<String> = seq.iter().map(|x| cut_line(&repr(x, 1))).collect();
+    let mut items: Vec<String> = seq.iter().map(|x| line(repr(x, 1))).collect();
     items.extend(
         rest.iter()
-            .map(|(k, x)| cut_line(&format!("{} = {}", key_text(k), repr(x, 1)))),
+            .map(|(k, x)| line(format!("{} = {}", key_text(k), repr(x, 1)))),
     );
     let total = items.len();
     let mut out = String::from("{\n");
-    if total > HEAD_ITEMS + TAIL_ITEMS + 1 {
+    if cut && total > HEAD_ITEMS + TAIL_ITEMS + 1 {
         for item in &items[..HEAD_ITEMS] {
             let _ = writeln!(out, "  {item},");
         }

@@ -18,6 +18,7 @@ The cluster REPL runs Lua 5.4. Predefined:
   Reference(name)    a name in the engines' namespace, as an argument: dview:apply_sync(\"len\", Reference(\"x\"))
   range(a, b)        {a, ..., b-1}, like Python's range        null    a null inside lists
   Out[n], _          earlier results                            In[n]   earlier cells
+  print(x, ...)      tables show their contents                 display(x, {full = true})   a long value uncut
   help(\"name\")       a function's signature and help           %lsmagic   the magics
 Functions are built-ins by name (\"calculate_pi\") or Lua functions defined here.
 An expression typed alone prints its value. Ctrl-C stops a wait (tasks keep running);

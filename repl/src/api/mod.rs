@@ -645,5 +645,36 @@ pub fn install(lua: &Lua, ctx: &Rc<Context>) -> mlua::Result<()> {
             crate::help::help(lua, topic.as_ref())
         })?,
     )?;
+    // `print` as a notebook user expects it: a table's contents, not its address.
+    g.set(
+        "print",
+        lua.create_function(|_, args: Variadic<mlua::Value>| {
+            let parts: Vec<String> = args
+                .iter()
+                .map(|v| match v {
+                    mlua::Value::String(s) => s.to_string_lossy(),
+                    other => display::repr(other, 0),
+                })
+                .collect();
+            println!("{}", parts.join("\t"));
+            Ok(())
+        })?,
+    )?;
+    // `display(x)` prints a value as `Out` would; `display(x, {full = true})` whole, never cut.
+    g.set(
+        "display",
+        lua.create_function(|_, (v, opts): (mlua::Value, Option<Table>)| {
+            let full = match &opts {
+                Some(t) => t.get::<Option<bool>>("full")?.unwrap_or(false),
+                None => false,
+            };
+            if full {
+                println!("{}", display::display_full(&v));
+            } else {
+                println!("{}", display::display(&v));
+            }
+            Ok(())
+        })?,
+    )?;
     Ok(())
 }
