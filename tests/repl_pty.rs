@@ -132,7 +132,8 @@ fn ctrl_c_stops_a_wait_but_not_the_session_or_the_task() {
         .unwrap();
     p.exp_string("looping").unwrap();
     p.send_control('c').unwrap();
-    p.exp_string("KeyboardInterrupt").unwrap();
+    p.exp_string("KeyboardInterrupt: stopped the cell (no tasks were waiting)")
+        .unwrap();
     p.exp_string("In [6]: ").unwrap();
     send(&mut p, "half a line");
     p.send_control('c').unwrap();

@@ -43,7 +43,7 @@ impl Session {
             },
             move |_, _| {
                 if flag.swap(false, Ordering::SeqCst) {
-                    Err(mlua::Error::external(api::Interrupted))
+                    Err(mlua::Error::external(api::StoppedLocally))
                 } else {
                     Ok(VmState::Continue)
                 }

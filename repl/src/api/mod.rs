@@ -29,6 +29,12 @@ use std::time::{Duration, Instant};
 #[error("KeyboardInterrupt: stopped waiting; the tasks keep running (`ar:abort()` or `%abort` cancels them)")]
 pub struct Interrupted;
 
+/// The user pressed Ctrl-C while the cell's own Lua code ran (a local loop): nothing was
+/// sent, so there is nothing to abort.
+#[derive(Debug, thiserror::Error)]
+#[error("KeyboardInterrupt: stopped the cell (no tasks were waiting)")]
+pub struct StoppedLocally;
+
 fn err(e: ClusterError) -> mlua::Error {
     mlua::Error::external(e)
 }
