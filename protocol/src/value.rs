@@ -8,7 +8,8 @@
 //! | `{"__bytes__": 2}`           | binary data, carried raw in buffer frame 2           |
 //! | `{"__float__": "nan"}`       | a float JSON cannot write: `nan`, `inf`, `-inf`      |
 //! | `{"__ref__": "x"}`           | a name in the engine's namespace (IPython's Reference) |
-//! | `{"__map__": {...}}`         | a map whose only key happens to be one of these four |
+//! | `{"__imap__": [[10, v], ...]}` | a table keyed by integers that is not a list from 1 |
+//! | `{"__map__": {...}}`         | a map whose only key happens to be one of these five |
 //!
 //! Integers are exact signed 64-bit values: they never pass through an `f64`. A float always
 //! keeps its decimal point (`1.0`), so an integer and a float never turn into each other.
@@ -22,6 +23,7 @@ const BYTES_KEY: &str = "__bytes__";
 const FLOAT_KEY: &str = "__float__";
 const REF_KEY: &str = "__ref__";
 const MAP_KEY: &str = "__map__";
+const IMAP_KEY: &str = "__imap__";
 
 /// A value in an engine's namespace, an argument, or a result.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -37,6 +39,9 @@ pub enum Value {
     Bytes(Bytes),
     List(Vec<Value>),
     Map(BTreeMap<String, Value>),
+    /// A table keyed by integers that is not a list from 1 (`{[10] = "ten"}`, a sparse
+    /// array such as `{1, nil, 3}`): its keys stay integers.
+    IntMap(BTreeMap<i64, Value>),
     /// A name in the engine's namespace, replaced by its value when a task runs there.
     Ref(String),
 }
@@ -75,7 +80,7 @@ impl Value {
             Value::Str(_) => "string",
             Value::Bytes(_) => "bytes",
             Value::List(_) => "list",
-            Value::Map(_) => "map",
+            Value::Map(_) | Value::IntMap(_) => "map",
             Value::Ref(_) => "reference",
         }
     }
@@ -153,6 +158,16 @@ impl Value {
                     Json::Object(obj)
                 }
             }
+            Value::IntMap(map) => escape(
+                IMAP_KEY,
+                Json::Array(
+                    map.iter()
+                        .map(|(k, v)| {
+                            Json::Array(vec![Json::Number((*k).into()), v.to_wire(buffers)])
+                        })
+                        .collect(),
+                ),
+            ),
             Value::Ref(name) => escape(REF_KEY, Json::String(name.clone())),
         }
     }
@@ -232,13 +247,19 @@ impl Value {
                     .map(|(k, v)| (k.clone(), v.to_display_json()))
                     .collect(),
             ),
+            // JSON objects have string keys: for people, the integers are written as text.
+            Value::IntMap(map) => Json::Object(
+                map.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_display_json()))
+                    .collect(),
+            ),
             other => other.to_wire(&mut Vec::new()),
         }
     }
 }
 
 fn is_reserved(key: &str) -> bool {
-    matches!(key, BYTES_KEY | FLOAT_KEY | REF_KEY | MAP_KEY)
+    matches!(key, BYTES_KEY | FLOAT_KEY | REF_KEY | MAP_KEY | IMAP_KEY)
 }
 
 fn escape(key: &str, inner: Json) -> Json {
@@ -295,6 +316,25 @@ fn unescape(key: String, inner: Json, buffers: &[Bytes]) -> Result<Value, ValueE
             Json::Object(obj) => Ok(Value::Map(decode_map(obj, buffers)?)),
             other => Err(ValueError::BadEscape(format!("{MAP_KEY}: {other}"))),
         },
+        IMAP_KEY => {
+            let bad = |what: &Json| ValueError::BadEscape(format!("{IMAP_KEY}: {what}"));
+            let Json::Array(pairs) = inner else {
+                return Err(bad(&inner));
+            };
+            let mut map = BTreeMap::new();
+            for pair in pairs {
+                let (k, v) = match pair {
+                    Json::Array(kv) if kv.len() == 2 => {
+                        let mut kv = kv.into_iter();
+                        (kv.next().expect("two"), kv.next().expect("two"))
+                    }
+                    other => return Err(bad(&other)),
+                };
+                let key = k.as_i64().ok_or_else(|| bad(&k))?;
+                map.insert(key, Value::from_wire(v, buffers)?);
+            }
+            Ok(Value::IntMap(map))
+        }
         _ => {
             let mut map = BTreeMap::new();
             map.insert(key, Value::from_wire(inner, buffers)?);
@@ -359,6 +399,43 @@ impl From<BTreeMap<String, Value>> for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integer_keyed_tables_keep_integer_keys_on_the_wire() {
+        let mut m = BTreeMap::new();
+        m.insert(10, Value::Str("ten".into()));
+        m.insert(-3, Value::Int(1));
+        let v = Value::IntMap(m);
+        let mut buffers = Vec::new();
+        let wire = v.to_wire(&mut buffers);
+        assert_eq!(
+            wire,
+            serde_json::json!({"__imap__": [[-3, 1], [10, "ten"]]})
+        );
+        assert_eq!(Value::from_wire(wire, &buffers).unwrap(), v);
+        // For people: an object with the keys written as text.
+        assert_eq!(
+            v.to_display_json(),
+            serde_json::json!({"-3": 1, "10": "ten"})
+        );
+        // A map whose only key is the escape's name stays a map.
+        let mut lookalike = BTreeMap::new();
+        lookalike.insert("__imap__".to_string(), Value::Int(1));
+        let lookalike = Value::Map(lookalike);
+        let wire = lookalike.to_wire(&mut buffers);
+        assert_eq!(Value::from_wire(wire, &buffers).unwrap(), lookalike);
+        // Malformed escapes are errors, not guesses.
+        for bad in [
+            r#"{"__imap__": 3}"#,
+            r#"{"__imap__": [[1]]}"#,
+            r#"{"__imap__": [["a", 1]]}"#,
+        ] {
+            assert!(
+                Value::from_wire(serde_json::from_str(bad).unwrap(), &[]).is_err(),
+                "{bad}"
+            );
+        }
+    }
 
     fn round_trip(v: &Value) -> Value {
         let mut bufs = Vec::new();

@@ -227,6 +227,15 @@ fn inner_to_lua(lua: &Lua, v: &Value, mode: BytesMode, top: bool) -> mlua::Resul
             t.set_metatable(Some(map_metatable(lua)?))?;
             mlua::Value::Table(t)
         }
+        Value::IntMap(map) => {
+            let t = lua.create_table_with_capacity(0, map.len())?;
+            for (k, item) in map {
+                t.raw_set(*k, inner_to_lua(lua, item, mode, false)?)?;
+            }
+            // Marked as a map, so that keys 1..n come back as a map, not a list.
+            t.set_metatable(Some(map_metatable(lua)?))?;
+            mlua::Value::Table(t)
+        }
         Value::Ref(name) => mlua::Value::UserData(lua.create_userdata(Reference(name.clone()))?),
     })
 }
@@ -301,7 +310,7 @@ fn table_from_lua(t: &Table, depth: usize) -> Result<Value, ConvertError> {
         }
         entries.push((k, v));
     }
-    if sequence && count == n && !(n == 0 && is_map(t)) {
+    if sequence && count == n && !is_map(t) {
         let mut items = vec![Value::Null; n];
         for (k, v) in entries {
             if let mlua::Value::Integer(i) = k {
@@ -309,6 +318,20 @@ fn table_from_lua(t: &Table, depth: usize) -> Result<Value, ConvertError> {
             }
         }
         return Ok(Value::List(items));
+    }
+    // Integer keys only (a sparse array, `{[10] = "ten"}`): the keys stay integers.
+    if count > 0
+        && entries
+            .iter()
+            .all(|(k, _)| matches!(k, mlua::Value::Integer(_)))
+    {
+        let mut map = BTreeMap::new();
+        for (k, v) in entries {
+            if let mlua::Value::Integer(i) = k {
+                map.insert(i, inner_from_lua(&v, depth + 1)?);
+            }
+        }
+        return Ok(Value::IntMap(map));
     }
     let mut map = BTreeMap::new();
     for (k, v) in entries {

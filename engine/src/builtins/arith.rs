@@ -69,6 +69,7 @@ pub(super) fn len(x: &Value) -> Result<Value, FnError> {
     let n = match x {
         Value::List(items) => items.len(),
         Value::Map(map) => map.len(),
+        Value::IntMap(map) => map.len(),
         Value::Str(s) => s.chars().count(),
         Value::Bytes(b) => b.len(),
         other => {

@@ -92,6 +92,11 @@ impl Namespace {
                     .map(|(k, v)| Ok((k, self.resolve(v)?)))
                     .collect::<Result<_, Failure>>()?,
             ),
+            Value::IntMap(map) => Value::IntMap(
+                map.into_iter()
+                    .map(|(k, v)| Ok((k, self.resolve(v)?)))
+                    .collect::<Result<_, Failure>>()?,
+            ),
             other => other,
         })
     }
@@ -125,6 +130,13 @@ impl Namespace {
                 }
                 Ok(mlua::Value::Table(t))
             }
+            Value::IntMap(map) => {
+                let t = new_map(&self.lua).map_err(err)?;
+                for (k, item) in map {
+                    t.raw_set(*k, self.lua_value(item, false)?).map_err(err)?;
+                }
+                Ok(mlua::Value::Table(t))
+            }
             other => to_lua(&self.lua, other, BytesMode::UserData).map_err(err),
         }
     }
@@ -151,6 +163,7 @@ fn has_ref(v: &Value) -> bool {
         Value::Ref(_) => true,
         Value::List(items) => items.iter().any(has_ref),
         Value::Map(m) => m.values().any(has_ref),
+        Value::IntMap(m) => m.values().any(has_ref),
         _ => false,
     }
 }
