@@ -225,8 +225,9 @@ fn profiles_create_list_locate() {
     let missing = env.run(&["profile", "locate", "nope"]);
     let msg = missing.fails_one_line(3);
     assert!(msg.contains("cluster profile create nope"), "{msg}");
+    // An invalid name is bad usage (2), like every other malformed argument.
     let bad = env.run(&["profile", "create", "../escape"]);
-    assert!(bad.fails_one_line(3).contains("invalid profile name"));
+    assert!(bad.fails_one_line(2).contains("invalid profile name"));
     assert!(!env.root().join("escape").exists());
 }
 
