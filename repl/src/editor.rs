@@ -15,34 +15,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// Methods of `rc`, views and async results.
-pub const METHODS: &[&str] = &[
-    "abort",
-    "apply",
-    "apply_async",
-    "apply_sync",
-    "direct_view",
-    "engines",
-    "execute",
-    "execute_async",
-    "functions",
-    "gather",
-    "get",
-    "load_balanced_view",
-    "map",
-    "map_async",
-    "map_sync",
-    "names",
-    "pull",
-    "push",
-    "queue_status",
-    "ready",
-    "scatter",
-    "shutdown",
-    "successful",
-    "wait",
-];
-
 /// Methods and fields of each kind of object, for completion after `obj:` and `obj.`.
 struct Members {
     methods: &'static [&'static str],
@@ -106,6 +78,18 @@ const RESULT: Members = Members {
     fields: &["elapsed", "engine_ids", "msg_ids", "progress", "stdout"],
 };
 
+const ALL_KINDS: [&Members; 4] = [&CLIENT, &DIRECT_VIEW, &BALANCED_VIEW, &RESULT];
+
+/// Every method (or, with `fields`, every field) of any of the REPL's objects: what
+/// completion offers after an object it cannot identify (a local, an expression).
+fn any_member(fields: bool) -> Vec<String> {
+    ALL_KINDS
+        .iter()
+        .flat_map(|m| if fields { m.fields } else { m.methods }.iter())
+        .map(|s| s.to_string())
+        .collect()
+}
+
 /// What a value in the session is, for completion: its members, if it is one of the REPL's
 /// objects.
 fn members_of(v: &mlua::Value) -> Option<&'static Members> {
@@ -123,18 +107,6 @@ fn members_of(v: &mlua::Value) -> Option<&'static Members> {
         crate::api::LuaView::Balanced(_) => Some(&BALANCED_VIEW),
     }
 }
-
-/// Fields of `rc`, views and async results.
-pub const FIELDS: &[&str] = &[
-    "elapsed",
-    "engine_ids",
-    "ids",
-    "msg_ids",
-    "progress",
-    "retries",
-    "stdout",
-    "targets",
-];
 
 const KEYWORDS: &[&str] = &[
     "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if", "in",
@@ -256,9 +228,9 @@ impl Knowledge {
                 .collect(),
             Ok(v) => match members_of(&v) {
                 Some(m) => m.fields.iter().map(|s| s.to_string()).collect(),
-                None => FIELDS.iter().map(|s| s.to_string()).collect(),
+                None => any_member(true),
             },
-            Err(_) => FIELDS.iter().map(|s| s.to_string()).collect(),
+            Err(_) => any_member(true),
         }
     }
 
@@ -273,7 +245,7 @@ impl Knowledge {
             .and_then(|v| members_of(&v));
         match known {
             Some(m) => m.methods.iter().map(|s| s.to_string()).collect(),
-            None => METHODS.iter().map(|s| s.to_string()).collect(),
+            None => any_member(false),
         }
     }
 }
