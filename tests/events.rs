@@ -194,3 +194,16 @@ fn without_a_cluster_events_says_so() {
     let err = env.run_p("none", &["events"]).fails_one_line(3).to_string();
     assert!(err.contains("no cluster is running"), "{err}");
 }
+
+#[test]
+fn a_controller_killed_under_events_ends_the_stream_with_exit_3() {
+    let env = TestEnv::new();
+    let c = env.start("gone", 1, &[]);
+    let mut ev = env.spawn_piped(&["--profile", "gone", "events"]);
+    ev.wait_line("snapshot");
+    signal(c.controller_pid, libc::SIGKILL);
+    wait_gone("the controller", c.controller_pid);
+    // The client's heartbeat deadline (1 s here) notices; nothing waits forever.
+    let status = ev.child.wait().unwrap();
+    assert_eq!(status.code(), Some(3), "{status:?}");
+}

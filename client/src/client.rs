@@ -91,6 +91,12 @@ impl Client {
     }
 
     /// The connection information in use.
+    /// `Ok` while the controller answers its heartbeats; the reason once it was lost (or
+    /// refused this client). Costs no round trip: the client's I/O thread keeps it.
+    pub fn check_connected(&self) -> Result<(), ClusterError> {
+        self.conn.check_usable()
+    }
+
     pub fn connection_info(&self) -> &ConnectionInfo {
         self.conn.info()
     }

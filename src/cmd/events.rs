@@ -21,13 +21,15 @@ pub fn follow(profile: &str, a: &EventsArgs) -> anyhow::Result<ExitCode> {
         None => Client::connect(profile)?,
     };
     let mut stream = EventStream::connect(rc.connection_info())?;
-    drop(rc);
+    // The client stays connected for its heartbeats: a controller that dies (even by
+    // kill -9) ends the stream with an error instead of a silent wait.
     let stop = crate::util::stop_flag()?;
     let mut seen: u64 = 0;
     let mut reported_missed = 0;
     let stdout = std::io::stdout();
     while !stop.load(Ordering::Relaxed) {
         let Some(batch) = stream.next_batch(Some(TICK))? else {
+            rc.check_connected()?;
             continue;
         };
         let mut out = stdout.lock();

@@ -165,7 +165,7 @@ impl Conn {
         Ok(())
     }
 
-    fn check_usable(&self) -> Result<(), ClusterError> {
+    pub fn check_usable(&self) -> Result<(), ClusterError> {
         let s = self.store.lock();
         if let Some(why) = &s.refused {
             return Err(ClusterError::AuthRejected(why.clone()));
