@@ -160,7 +160,6 @@ pub fn publisher(
 }
 
 fn publish_loop(socket: zmq::Socket, encoder: Encoder, rx: Receiver<Event>, stats: Arc<SinkStats>) {
-    let mut subscribers: usize = 0;
     let mut reported_drops = 0;
     let mut last_warning: Option<Instant> = None;
     let mut batch = Vec::with_capacity(BATCH);
@@ -170,14 +169,10 @@ fn publish_loop(socket: zmq::Socket, encoder: Encoder, rx: Receiver<Event>, stat
         while let Ok(frame) = socket.recv_bytes(zmq::DONTWAIT) {
             match frame.first() {
                 Some(1) => {
-                    subscribers += 1;
                     stats.wanted.store(true, Ordering::Relaxed);
                     stats.joined.store(true, Ordering::Relaxed);
                 }
-                Some(0) => {
-                    subscribers = 0;
-                    stats.wanted.store(false, Ordering::Relaxed);
-                }
+                Some(0) => stats.wanted.store(false, Ordering::Relaxed),
                 _ => {}
             }
         }
@@ -194,7 +189,7 @@ fn publish_loop(socket: zmq::Socket, encoder: Encoder, rx: Receiver<Event>, stat
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => return,
         }
-        if subscribers > 0 {
+        if stats.wanted.load(Ordering::Relaxed) {
             let content = EventBatch {
                 events: std::mem::take(&mut batch),
             };

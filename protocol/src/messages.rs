@@ -199,6 +199,25 @@ pub enum FuncRef {
     Script(ScriptFunction),
 }
 
+impl FuncRef {
+    /// How events and records name it: the function's name, or `NAME@script:HASH` for
+    /// shipped user code (the first 12 hex digits of the SHA-256 of its source).
+    pub fn label(&self) -> String {
+        match self {
+            FuncRef::Name(name) => name.clone(),
+            FuncRef::Script(f) => {
+                use sha2::Digest;
+                let digest = sha2::Sha256::digest(f.source.as_bytes());
+                format!(
+                    "{}@script:{}",
+                    f.name.as_deref().unwrap_or("function"),
+                    &hex::encode(digest)[..12]
+                )
+            }
+        }
+    }
+}
+
 impl From<&str> for FuncRef {
     fn from(name: &str) -> Self {
         FuncRef::Name(name.to_string())
@@ -341,18 +360,7 @@ impl TaskRequest {
     /// its source), or the namespace operation (`execute`, `push`, `pull`, `names`).
     pub fn func_label(&self) -> String {
         match self {
-            TaskRequest::Apply { func, .. } | TaskRequest::Map { func, .. } => match func {
-                FuncRef::Name(name) => name.clone(),
-                FuncRef::Script(f) => {
-                    use sha2::Digest;
-                    let digest = sha2::Sha256::digest(f.source.as_bytes());
-                    format!(
-                        "{}@script:{}",
-                        f.name.as_deref().unwrap_or("function"),
-                        &hex::encode(digest)[..12]
-                    )
-                }
-            },
+            TaskRequest::Apply { func, .. } | TaskRequest::Map { func, .. } => func.label(),
             TaskRequest::Execute { .. } => "execute".into(),
             TaskRequest::Push { .. } => "push".into(),
             TaskRequest::Pull { .. } => "pull".into(),

@@ -91,7 +91,11 @@ impl LoadBalancedView {
         items: Vec<Value>,
     ) -> Result<AsyncResult, ClusterError> {
         let func: FuncRef = func.into();
-        let meta = self.meta();
+        // Labelled once here, not hashed again for every item.
+        let meta = TaskMeta {
+            func: Some(func.label()),
+            ..self.meta()
+        };
         let mut batch = self.conn.batch();
         for item in &items {
             let (json, buffers) = encode(std::slice::from_ref(item));

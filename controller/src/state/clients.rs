@@ -2,7 +2,7 @@
 //! client may put to the controller (ids, queue status, engines, functions, shutdown).
 
 use super::{describe_ids, failure, Comm, Ident, Route, State, Task};
-use protocol::events::{EventKind, TaskStatus};
+use protocol::events::EventKind;
 use protocol::messages::{
     AbortReply, AbortRequest, ClientRequest, ConnectReply, ControllerReply, ControllerToEngine,
     EngineQueue, EnginesReply, ErrorKind, ErrorReply, FunctionInfo, FunctionsReply, IdsReply,
@@ -220,7 +220,6 @@ impl State {
                         "task was aborted before it reached an engine".into(),
                         None,
                     );
-                    debug_assert_eq!(TaskStatus::of_error(err.kind), TaskStatus::Aborted);
                     self.end_task(&task, err, comm);
                     reply.unassigned += 1;
                 }

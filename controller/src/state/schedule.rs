@@ -46,12 +46,12 @@ impl State {
             let waiting = self
                 .tasks
                 .get(msg_id)
-                .is_some_and(|t| t.engine.is_none() && matches!(t.route, Route::Balanced { .. }));
-            if !waiting {
+                .filter(|t| t.engine.is_none() && matches!(t.route, Route::Balanced { .. }));
+            let Some(front) = waiting else {
                 self.unassigned.pop_front();
                 continue;
-            }
-            let failed_on = &self.tasks[msg_id].failed_on;
+            };
+            let failed_on = &front.failed_on;
             let picked = if failed_on.is_empty() {
                 self.scheduler.pick(&candidates)
             } else {

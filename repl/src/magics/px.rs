@@ -150,10 +150,11 @@ pub fn run_on_engines(cells: &mut Cells, code: &str, opts: &PxOptions) -> Result
             let ready: Vec<usize> = (0..outcomes.len())
                 .filter(|&i| !shown[i] && outcomes[i].is_some())
                 .collect();
-            for (_, line) in px_lines(&lua, &ar, cell, Some(&ready)).iter() {
+            let part = px_lines(&lua, &ar, cell, Some(&ready));
+            for (_, line) in &part {
                 println!("{line}");
             }
-            lines.extend(px_lines(&lua, &ar, cell, Some(&ready)));
+            lines.extend(part);
             for i in ready {
                 shown[i] = true;
             }
