@@ -218,3 +218,31 @@ fn completion_after_an_object_offers_only_what_it_has() {
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();
 }
+
+#[test]
+fn a_restarted_cluster_is_reattached_and_the_session_keeps_its_names() {
+    let env = TestEnv::new();
+    env.start("default", 1, &[]);
+    let mut p = repl(&env);
+    p.exp_string("In [1]: ").unwrap();
+    p.send_line("x = 41").unwrap();
+    p.exp_string("In [2]: ").unwrap();
+    let old = env.controller_pid("default").expect("controller pid");
+    env.run(&["stop"]).ok();
+    common::wait_gone("the first controller", old);
+    env.start("default", 2, &[]);
+    // The next cell notices the new connection file and re-attaches before it runs.
+    p.send_line("x + #dview:apply_sync(\"noop\")").unwrap();
+    p.exp_string("reconnected through").unwrap();
+    p.exp_string("(2 engines)").unwrap();
+    p.exp_string("Out[2]: 43").unwrap();
+    // By hand, too.
+    p.exp_string("In [3]: ").unwrap();
+    p.send_line("rc:reconnect()").unwrap();
+    p.exp_string("reconnected through").unwrap();
+    p.exp_string("In [4]: ").unwrap();
+    p.send_line("x, #rc.ids").unwrap();
+    p.exp_string("Out[4]: 41, 2").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}

@@ -511,3 +511,52 @@ display(range(0, 100), {full = true})
         );
     }
 }
+
+#[test]
+fn pprint_toggles_whole_values_for_out() {
+    let env = TestEnv::new();
+    env.start("default", 1, &[]);
+    let script = r#"
+range(0, 100)
+%pprint
+range(0, 100)
+dview:apply_sync(function() local t = {} for i = 1, 100 do t[i] = 7 * i end return t end)
+%pprint off
+range(0, 100)
+%pprint loud
+"#;
+    let (code, out, err) = repl_stdin(&env, script);
+    assert_eq!(
+        code, 2,
+        "a bad %pprint argument is a usage error\n{out}\n{err}"
+    );
+    assert!(err.contains("%pprint takes on, off or nothing"), "{err}");
+    let on = out
+        .find("Full display is on")
+        .expect("%pprint says it is on");
+    let off = out
+        .find("Full display is off")
+        .expect("%pprint off says so");
+    let (before, during, after) = (&out[..on], &out[on..off], &out[off..]);
+    assert!(
+        before.contains("more items, 100 in all"),
+        "cut by default:\n{before}"
+    );
+    assert!(!during.contains("more items"), "whole while on:\n{during}");
+    for i in 0..100 {
+        assert!(
+            during.contains(&format!("\n  {i},\n")),
+            "item {i} missing:\n{during}"
+        );
+    }
+    // The engines' table (one per engine) is whole too, to its last item.
+    let engine_items: Vec<String> = (1..=100).map(|i| (7 * i).to_string()).collect();
+    assert!(
+        during.contains(&format!("{{{}}}", engine_items.join(", "))),
+        "the engine's table whole:\n{during}"
+    );
+    assert!(
+        after.contains("more items, 100 in all"),
+        "cut again when off:\n{after}"
+    );
+}

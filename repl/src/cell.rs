@@ -117,11 +117,12 @@ impl Cells {
         if values.iter().all(|v| v.is_nil()) {
             return;
         }
-        let text = values
-            .iter()
-            .map(display::display)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let shown = if self.ctx.full_display() {
+            display::display_full
+        } else {
+            display::display
+        };
+        let text = values.iter().map(shown).collect::<Vec<_>>().join(", ");
         let g = self.lua.globals();
         let first = values.into_iter().next().unwrap_or(mlua::Value::Nil);
         if let Ok(out) = g.get::<mlua::Table>("Out") {

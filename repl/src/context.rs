@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 /// State shared by the REPL loop and the code it runs.
 pub struct Context {
-    /// The connection to the cluster.
-    client: Client,
+    /// The connection to the cluster (replaced when the session reconnects).
+    client: RefCell<Client>,
     /// Set by Ctrl-C while code runs; waits and the instruction hook check it.
     interrupt: Arc<AtomicBool>,
     /// Whether to draw progress bars (output is a terminal).
@@ -39,6 +39,10 @@ pub struct Context {
     /// The global names the session starts with (the standard library, `rc`, views...),
     /// so that `%who` lists only the user's own.
     predefined: RefCell<std::collections::HashSet<String>>,
+    /// Whether `Out[n]` shows long values whole (`%pprint`), instead of cut.
+    full_display: Cell<bool>,
+    /// When the connection file was written, as last seen (to notice a restart).
+    file_stamp: Cell<Option<std::time::SystemTime>>,
 }
 
 /// The last `%px`: its result, and once it has been shown, its lines by engine.
@@ -56,7 +60,7 @@ impl Context {
     /// A context for a session on `client`; `progress` when waits may draw progress bars.
     pub fn new(client: Client, progress: bool) -> Context {
         Context {
-            client,
+            client: RefCell::new(client),
             interrupt: Arc::new(AtomicBool::new(false)),
             progress,
             sources: RefCell::new(HashMap::new()),
@@ -66,6 +70,8 @@ impl Context {
             autopx: Cell::new(false),
             last_px: RefCell::new(LastPx::default()),
             predefined: RefCell::new(std::collections::HashSet::new()),
+            full_display: Cell::new(false),
+            file_stamp: Cell::new(None),
         }
     }
 
@@ -74,9 +80,14 @@ impl Context {
         lua.set_app_data(self.clone());
     }
 
-    /// The client.
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// The client (a cheap handle on the shared connection).
+    pub fn client(&self) -> Client {
+        self.client.borrow().clone()
+    }
+
+    /// Replaces the client, after the cluster was started again (see `reconnect`).
+    pub fn set_client(&self, client: Client) {
+        *self.client.borrow_mut() = client;
     }
 
     // -------------------------------------------------------------- Ctrl-C
@@ -129,7 +140,7 @@ impl Context {
 
     /// Asks the cluster for its functions; keeps what is known if it cannot answer.
     pub fn refresh_functions(&self) {
-        if let Ok(f) = self.client.functions() {
+        if let Ok(f) = self.client().functions() {
             self.set_functions(f);
         }
     }
@@ -186,6 +197,26 @@ impl Context {
     /// Whether `name` is one of the names the session starts with.
     pub fn is_predefined(&self, name: &str) -> bool {
         self.predefined.borrow().contains(name)
+    }
+
+    /// Whether `Out[n]` shows long values whole (`%pprint`).
+    pub fn full_display(&self) -> bool {
+        self.full_display.get()
+    }
+
+    /// Sets whether `Out[n]` shows long values whole.
+    pub fn set_full_display(&self, on: bool) {
+        self.full_display.set(on);
+    }
+
+    /// When the connection file was written, as last seen.
+    pub fn file_stamp(&self) -> Option<std::time::SystemTime> {
+        self.file_stamp.get()
+    }
+
+    /// Records when the connection file was written.
+    pub fn set_file_stamp(&self, stamp: Option<std::time::SystemTime>) {
+        self.file_stamp.set(stamp);
     }
 
     /// The last `%px`.

@@ -28,6 +28,7 @@ const CLIENT: Members = Members {
         "functions",
         "load_balanced_view",
         "queue_status",
+        "reconnect",
         "shutdown",
         "wait",
     ],

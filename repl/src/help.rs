@@ -92,4 +92,5 @@ const CLIENT_HELP: &str = "\
 rc: the client of this session's cluster.
   rc.ids, rc[0], rc[-1], rc[{0, 2}]    engine ids; a direct view on one or several engines
   rc:direct_view([targets]), rc:load_balanced_view()
-  rc:wait({ar1, ar2}), rc:queue_status([id]), rc:functions(), rc:engines(), rc:shutdown([hub])";
+  rc:wait({ar1, ar2}), rc:queue_status([id]), rc:functions(), rc:engines(), rc:shutdown([hub])
+  rc:reconnect()  after the cluster was started again (same profile); a cell does it on its own";

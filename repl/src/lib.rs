@@ -20,6 +20,7 @@ mod editor;
 mod errors;
 mod help;
 mod magics;
+mod reconnect;
 mod session;
 mod ship;
 

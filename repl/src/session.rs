@@ -27,6 +27,9 @@ impl Session {
             interactive && std::io::stderr().is_terminal(),
         ));
         api::install(&lua, &ctx)?;
+        if let Some(path) = ctx.client().connection_file() {
+            ctx.set_file_stamp(crate::reconnect::stamp(path));
+        }
         ctx.set_predefined(
             lua.globals()
                 .pairs::<String, mlua::Value>()
@@ -167,6 +170,11 @@ impl Session {
             return Err(CellError::Exit);
         }
         self.cells.record_input(src, chunk);
+        match crate::reconnect::if_restarted(self.cells.lua()) {
+            Some(Ok(said)) => eprintln!("{said}"),
+            Some(Err(e)) => eprintln!("the cluster was restarted, and reconnecting failed: {e}"),
+            None => {}
+        }
         let result = if trimmed.starts_with('%') {
             magics::run(&mut self.cells, trimmed, chunk)
         } else if self.ctx().autopx() {

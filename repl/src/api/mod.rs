@@ -273,6 +273,11 @@ impl UserData for LuaClient {
             let e = this.0.engines().map_err(err)?;
             json_to_lua(lua, &serde_json::to_value(e).unwrap_or_default())
         });
+        methods.add_method("reconnect", |lua, _, ()| {
+            let said = crate::reconnect::reconnect(lua).map_err(err)?;
+            println!("{said}");
+            Ok(())
+        });
         methods.add_method("shutdown", |_, this, hub: Option<bool>| {
             this.0.shutdown(None, hub.unwrap_or(false)).map_err(err)
         });
@@ -605,17 +610,23 @@ impl UserData for LuaView {
 
 // ---------------------------------------------------------------- globals
 
-/// Installs `rc`, `dview`, `lview`, `Reference`, `range`, `null`, `help`, `Out`, `In`.
-pub fn install(lua: &Lua, ctx: &Rc<Context>) -> mlua::Result<()> {
+/// Binds `rc`, `dview` and `lview` to `client` (at start, and again after a reconnect).
+pub fn install_client(lua: &Lua, client: &Client) -> mlua::Result<()> {
     let g = lua.globals();
-    let client = ctx.client().clone();
-    ctx.attach(lua);
     g.set("rc", LuaClient(client.clone()))?;
     g.set(
         "dview",
         LuaView::Direct(client.direct_view(Targets::All).map_err(err)?),
     )?;
     g.set("lview", LuaView::Balanced(client.load_balanced_view()))?;
+    Ok(())
+}
+
+/// Installs `rc`, `dview`, `lview`, `Reference`, `range`, `null`, `help`, `Out`, `In`.
+pub fn install(lua: &Lua, ctx: &Rc<Context>) -> mlua::Result<()> {
+    let g = lua.globals();
+    ctx.attach(lua);
+    install_client(lua, &ctx.client())?;
     g.set(
         "Reference",
         lua.create_function(|_, name: String| Ok(script::Reference(name)))?,

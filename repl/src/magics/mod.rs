@@ -154,6 +154,14 @@ pub static MAGICS: &[Magic] = &[
         run: cluster::abort,
     },
     Magic {
+        name: "pprint",
+        kind: Kind::Line,
+        usage: "%pprint [on|off]",
+        help: "toggle: show long Out values whole instead of cut (display(x, {full = true}) once)",
+        takes_code: false,
+        run: pprint,
+    },
+    Magic {
         name: "lsmagic",
         kind: Kind::Line,
         usage: "%lsmagic",
@@ -239,6 +247,27 @@ pub fn listing() -> String {
 
 fn lsmagic(_: &mut Cells, _: &Call) -> Result<(), CellError> {
     println!("{}", listing());
+    Ok(())
+}
+
+fn pprint(cells: &mut Cells, call: &Call) -> Result<(), CellError> {
+    let ctx = cells.ctx();
+    let on = match call.arg {
+        "" => !ctx.full_display(),
+        "on" => true,
+        "off" => false,
+        other => {
+            return Err(usage_error(format!(
+                "%pprint takes on, off or nothing (to toggle), not {other:?}"
+            )))
+        }
+    };
+    ctx.set_full_display(on);
+    if on {
+        println!("Full display is on: Out values are shown whole (%pprint again to cut long ones)");
+    } else {
+        println!("Full display is off: long Out values are cut, with a count of what is hidden");
+    }
     Ok(())
 }
 

@@ -97,6 +97,12 @@ fn px_lines(
     let engines = ar.engine_ids();
     let stdout = ar.stdout();
     let all: Vec<usize> = (0..outcomes.len()).collect();
+    let full = crate::context::of(lua).is_ok_and(|c| c.full_display());
+    let shown = if full {
+        display::display_full
+    } else {
+        display::display
+    };
     for &i in which.unwrap_or(&all) {
         let engine = engines[i];
         let tag = engine.map(|e| e.to_string()).unwrap_or_else(|| "?".into());
@@ -106,7 +112,7 @@ fn px_lines(
         if let Some(Ok(v)) = &outcomes[i] {
             if *v != protocol::Value::Null {
                 let shown = api::lua_value(lua, v)
-                    .map(|l| display::display(&l))
+                    .map(|l| shown(&l))
                     .unwrap_or_else(|_| v.to_string());
                 lines.push((engine, format!("Out[{tag}:{cell}]: {shown}")));
             }
