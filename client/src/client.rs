@@ -2,7 +2,7 @@
 
 use crate::conn::Conn;
 use crate::error::ClusterError;
-use crate::result::AsyncResult;
+use crate::result::{AsCompleted, AsyncResult};
 use crate::view::{DirectView, LoadBalancedView, Targets};
 use protocol::connection::FileKind;
 use protocol::messages::{AbortReply, ConnectReply, EngineInfo, FunctionInfo, QueueStatus};
@@ -148,6 +148,12 @@ impl Client {
     pub fn wait(&self, results: &[&AsyncResult], timeout: Option<Duration>) -> bool {
         let deadline = timeout.map(|t| Instant::now() + t);
         results.iter().all(|r| r.wait_deadline(deadline))
+    }
+
+    /// Yields `(index, result)` for each of `results` as it completes (all its tasks done),
+    /// in completion order, as Python's `concurrent.futures.as_completed`.
+    pub fn as_completed<'a>(&self, results: &[&'a AsyncResult]) -> AsCompleted<'a> {
+        AsCompleted::new(results.to_vec())
     }
 
     /// Cancels tasks: those not yet on an engine end as aborted; running ones are stopped.

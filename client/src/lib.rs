@@ -28,5 +28,5 @@ pub use protocol::alloc::keep_large_buffers;
 pub use protocol::messages::{EngineInfo, ErrorKind, FunctionInfo, QueueStatus, TaskError};
 pub use protocol::{EngineId, MsgId, Value};
 pub use report::engines_table;
-pub use result::AsyncResult;
+pub use result::{AsCompleted, AsyncResult, Item, ItemCursor, Items, Step};
 pub use view::{partition, DirectView, LoadBalancedView, Targets};

@@ -1,5 +1,9 @@
 //! [`AsyncResult`]: the handle of submitted work, as in IPython Parallel.
 
+mod iter;
+
+pub use iter::{AsCompleted, Item, ItemCursor, Items, Step};
+
 use crate::conn::{Conn, Finished, GroupId, CONTROLLER_LOST};
 use crate::error::ClusterError;
 use protocol::messages::TaskError;
@@ -43,6 +47,8 @@ pub struct AsyncResult {
     /// How many items each task carries, for a map split across engines (`None`: one
     /// item per task).
     items: Option<Vec<usize>>,
+    /// Whether [`AsyncResult::iter`] follows item order (false: completion order).
+    ordered: bool,
 }
 
 impl AsyncResult {
@@ -62,7 +68,20 @@ impl AsyncResult {
             post,
             submitted: Instant::now(),
             items: None,
+            ordered: true,
         }
+    }
+
+    /// Records whether iteration follows item order (a load-balanced map's `ordered`).
+    pub(crate) fn with_ordered(mut self, ordered: bool) -> AsyncResult {
+        self.ordered = ordered;
+        self
+    }
+
+    /// Whether [`AsyncResult::iter`] yields items in order (true unless the view that
+    /// submitted the map had `ordered(false)`).
+    pub fn is_ordered(&self) -> bool {
+        self.ordered
     }
 
     /// Records how many items each task carries (a direct map's parts).

@@ -98,6 +98,30 @@ pub fn execute(
             }
             Ok(Value::List(out))
         }
+        TaskRequest::Starmap { func, arg_lists } => {
+            let callee = callee(func, ns, registry)?;
+            let mut out = Vec::with_capacity(arg_lists.len());
+            for args in arg_lists {
+                if cancel.is_cancelled() {
+                    return Err(aborted());
+                }
+                let args = args
+                    .into_iter()
+                    .map(|a| decode(a, buffers, "argument"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                out.push(match &callee {
+                    Callee::Native(name) => {
+                        let args = args
+                            .into_iter()
+                            .map(|a| ns.resolve(a))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        guarded(name, || registry.call(name, &args, &ctx))?
+                    }
+                    Callee::Lua(f) => ns.call(f, &args)?,
+                });
+            }
+            Ok(Value::List(out))
+        }
         TaskRequest::Execute { code } => ns.execute(&code),
         TaskRequest::Push { ns: values } => {
             let values = values

@@ -342,6 +342,12 @@ pub enum TaskRequest {
     Apply { func: FuncRef, args: Vec<Json> },
     /// Call `func(item)` for each item in order; the result is the list of values.
     Map { func: FuncRef, items: Vec<Json> },
+    /// Call `func(*args)` for each argument list in order (a map over several sequences);
+    /// the result is the list of values.
+    Starmap {
+        func: FuncRef,
+        arg_lists: Vec<Vec<Json>>,
+    },
     /// Run Lua code in the engine's namespace; the result is what the code returns (null
     /// if nothing, a list if several values). What it prints comes back in
     /// [`ReplyMeta::stdout`].
@@ -360,7 +366,9 @@ impl TaskRequest {
     /// its source), or the namespace operation (`execute`, `push`, `pull`, `names`).
     pub fn func_label(&self) -> String {
         match self {
-            TaskRequest::Apply { func, .. } | TaskRequest::Map { func, .. } => func.label(),
+            TaskRequest::Apply { func, .. }
+            | TaskRequest::Map { func, .. }
+            | TaskRequest::Starmap { func, .. } => func.label(),
             TaskRequest::Execute { .. } => "execute".into(),
             TaskRequest::Push { .. } => "push".into(),
             TaskRequest::Pull { .. } => "pull".into(),

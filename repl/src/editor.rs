@@ -23,6 +23,7 @@ struct Members {
 
 const CLIENT: Members = Members {
     methods: &[
+        "as_completed",
         "direct_view",
         "engines",
         "functions",
@@ -48,14 +49,18 @@ const DIRECT_VIEW: Members = Members {
         "map_async",
         "map_sync",
         "names",
+        "parallel",
         "pull",
         "push",
         "queue_status",
+        "remote",
         "scatter",
+        "set_flags",
         "shutdown",
         "wait",
+        "with",
     ],
-    fields: &["targets"],
+    fields: &["block", "targets"],
 };
 
 const BALANCED_VIEW: Members = Members {
@@ -68,18 +73,40 @@ const BALANCED_VIEW: Members = Members {
         "map_async",
         "map_sync",
         "queue_status",
+        "remote",
+        "set_flags",
         "shutdown",
         "wait",
+        "with",
     ],
-    fields: &["retries"],
+    fields: &["block", "chunksize", "ordered", "retries"],
 };
 
 const RESULT: Members = Members {
-    methods: &["abort", "get", "ready", "successful", "wait"],
+    methods: &[
+        "abort",
+        "get",
+        "iter",
+        "iter_unordered",
+        "ready",
+        "successful",
+        "wait",
+    ],
     fields: &["elapsed", "engine_ids", "msg_ids", "progress", "stdout"],
 };
 
 const ALL_KINDS: [&Members; 4] = [&CLIENT, &DIRECT_VIEW, &BALANCED_VIEW, &RESULT];
+
+/// The methods of each of the REPL's objects, by the name the usage errors give the object
+/// (`rc`, `dview`, `lview`, `ar`): what completion offers, for tests that walk the API.
+pub fn methods_by_object() -> [(&'static str, &'static [&'static str]); 4] {
+    [
+        ("rc", CLIENT.methods),
+        ("dview", DIRECT_VIEW.methods),
+        ("lview", BALANCED_VIEW.methods),
+        ("ar", RESULT.methods),
+    ]
+}
 
 /// Every method (or, with `fields`, every field) of any of the REPL's objects: what
 /// completion offers after an object it cannot identify (a local, an expression).

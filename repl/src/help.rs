@@ -7,13 +7,14 @@ use crate::context;
 pub const OVERVIEW: &str = "\
 The cluster REPL runs Lua 5.4. Predefined:
   rc                 the client: rc.ids, rc[0], rc[{0, 2}], rc:direct_view(), rc:load_balanced_view()
-                     rc:wait({ar1, ar2}), rc:queue_status([id]), rc:functions(), rc:engines()
+                     rc:wait({ar1, ar2}), rc:as_completed({ar1, ar2}), rc:queue_status([id]), rc:functions(), rc:engines()
   dview              a direct view on all engines        lview   a load-balanced view
-  view methods       apply_sync(f, ...), apply_async(f, ...), map_sync(f, list), map_async(f, list)
+  view methods       apply_sync(f, ...), apply_async(f, ...), map_sync(f, list, ...), map_async(f, list, ...)
                      push({name = value}), pull(name), scatter(name, list), gather(name),
                      execute(code), names(), abort([ar or {ar, ...}]), wait(), queue_status(),
                      #view (its engines); rc[-1] is the last engine; lview.retries = 1
-  async results      ar:get(), ar:wait(), ar:ready(), ar:successful(), ar:abort(),
+                     with({chunksize = 10}), set_flags({block = false}), parallel(f), remote(f)
+  async results      ar:get(), ar:wait(), ar:ready(), ar:successful(), ar:abort(), ar:iter_unordered(),
                      ar.progress, ar.elapsed, ar.engine_ids, ar.msg_ids, ar.stdout, #ar
   Reference(name)    a name in the engines' namespace, as an argument: dview:apply_sync(\"len\", Reference(\"x\"))
   range(a, b)        {a, ..., b-1}, like Python's range        null    a null inside lists
@@ -71,7 +72,14 @@ pub fn help(lua: &mlua::Lua, topic: Option<&mlua::Value>) -> mlua::Result<()> {
 const VIEW_HELP: &str = "\
 A view: where and how work runs (dview: every engine; lview: load-balanced).
   apply_sync(f, ...) / apply_async(f, ...)   call f(...) (f: a built-in's name, a Lua function, or Reference)
-  map_sync(f, list) / map_async(f, list)     f(item) for every item; results in order
+  map_sync(f, list, ...) / map_async(f, list, ...)   f(item) for every item, f(a, b) over several
+                                             lists (the shortest ends it); results in order
+  map(f, list, ...), apply(f, ...)           wait, or return the result if the block flag is false
+  with({flag = value}), set_flags({...})     a copy carrying flags, or set them: block, and for
+                                             lview chunksize (items per task), ordered, retries
+  parallel(f)                                (dview) a callable splitting list arguments across
+                                             the engines; its :map(...) is element-wise
+  remote(f)                                  a callable running f(...) on the view
   push({name = value}), pull(name)           the engines' namespace (direct views)
   scatter(name, list), gather(name)          split a list across the engines and join it back
   execute(code), names()                     run Lua on the engines; their names and types
@@ -84,6 +92,8 @@ const RESULT_HELP: &str = "\
 An AsyncResult: work that was submitted.
   ar:get([timeout])        the value (waits); ar:wait([timeout]) waits, true once done
   ar:ready(), ar:successful(), ar:abort()
+  for i, r in ar:iter_unordered() do   items as they finish (ar:iter(): in order); a failed
+                                      item raises its error when reached
   ar.progress, #ar          items done and items in all (a map's items)
   ar.elapsed, ar.engine_ids, ar.msg_ids, ar.stdout";
 
@@ -93,4 +103,5 @@ rc: the client of this session's cluster.
   rc.ids, rc[0], rc[-1], rc[{0, 2}]    engine ids; a direct view on one or several engines
   rc:direct_view([targets]), rc:load_balanced_view()
   rc:wait({ar1, ar2}), rc:queue_status([id]), rc:functions(), rc:engines(), rc:shutdown([hub])
+  for ar, i in rc:as_completed({ar1, ar2}) do   results in the order they complete
   rc:reconnect()  after the cluster was started again (same profile); a cell does it on its own";

@@ -25,6 +25,7 @@ mod session;
 mod ship;
 
 use client::{Client, ClusterError, ExitStatus};
+pub use editor::methods_by_object;
 pub use magics::timing::human_time;
 pub use session::Session;
 use std::io::{IsTerminal, Read};

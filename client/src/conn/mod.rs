@@ -286,6 +286,18 @@ impl Conn {
             .is_some()
     }
 
+    /// Waits until at least one of `ids` is not pending (true at once if `ids` is empty);
+    /// false if the deadline passed first.
+    pub fn wait_any(&self, ids: &[MsgId], deadline: Option<Instant>) -> bool {
+        ids.is_empty()
+            || self
+                .store
+                .wait_until(deadline, |s| {
+                    ids.iter().any(|id| !s.is_pending(id)).then_some(())
+                })
+                .is_some()
+    }
+
     /// Reads the outcome of each of `ids` (`None` while running) through `read`, in order.
     pub fn outcomes_of<T>(
         &self,

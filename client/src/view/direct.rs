@@ -1,5 +1,6 @@
 //! [`DirectView`]: sends each call to every one of its engines, in order.
 
+use super::items::{even_sizes, MapItems};
 use super::outstanding::Outstanding;
 use super::{encode, partition, Targets};
 use crate::conn::Conn;
@@ -18,6 +19,9 @@ pub struct DirectView {
     /// The connection the view submits on.
     conn: Arc<Conn>,
     targets: Targets,
+    /// Whether a front end's plain `apply`/`map` waits (the REPL's `view:apply`); the
+    /// library's own calls always say `_sync` or `_async`.
+    block: bool,
     outstanding: Outstanding,
 }
 
@@ -40,8 +44,25 @@ impl DirectView {
         Ok(DirectView {
             conn,
             targets,
+            block: true,
             outstanding: Outstanding::default(),
         })
+    }
+
+    /// Sets whether a front end's plain `apply`/`map` waits (default true).
+    pub fn block(mut self, block: bool) -> DirectView {
+        self.block = block;
+        self
+    }
+
+    /// Sets [`DirectView::block`] in place.
+    pub fn set_block(&mut self, block: bool) {
+        self.block = block;
+    }
+
+    /// Whether a front end's plain `apply`/`map` waits.
+    pub fn get_block(&self) -> bool {
+        self.block
     }
 
     /// The engine ids this view addresses now (`All` is resolved at each call).
@@ -139,27 +160,90 @@ impl DirectView {
         func: impl Into<FuncRef>,
         items: Vec<Value>,
     ) -> Result<AsyncResult, ClusterError> {
-        let func: FuncRef = func.into();
+        self.map_items(func.into(), MapItems::One(items))
+    }
+
+    /// Calls `func(a, b, ...)` with the `i`-th element of each sequence, as Python's
+    /// `map(f, a, b)`: the shortest sequence ends the map. Split across the engines as
+    /// [`DirectView::map_async`].
+    pub fn map_zip_async(
+        &self,
+        func: impl Into<FuncRef>,
+        sequences: Vec<Vec<Value>>,
+    ) -> Result<AsyncResult, ClusterError> {
+        self.map_items(func.into(), MapItems::zip(sequences))
+    }
+
+    /// [`DirectView::map_zip_async`] and wait: the list of results, in order.
+    pub fn map_zip_sync(
+        &self,
+        func: impl Into<FuncRef>,
+        sequences: Vec<Vec<Value>>,
+    ) -> Result<Value, ClusterError> {
+        self.map_zip_async(func, sequences)?.get()
+    }
+
+    fn map_items(&self, func: FuncRef, items: MapItems) -> Result<AsyncResult, ClusterError> {
         let targets = self.targets()?;
-        let parts = partition(items, targets.len());
-        let (targets, parts): (Vec<EngineId>, Vec<Vec<Value>>) = targets
+        let sizes = even_sizes(items.len(), targets.len());
+        let (targets, parts): (Vec<EngineId>, Vec<MapItems>) = targets
             .into_iter()
-            .zip(parts)
+            .zip(items.split(&sizes))
             .filter(|(_, p)| !p.is_empty())
             .unzip();
-        let counts = parts.iter().map(Vec::len).collect();
+        let counts = parts.iter().map(MapItems::len).collect();
         Ok(self
             .submit_each(&targets, Shape::Flatten, Post::None, |i| {
-                let (json, buffers) = encode(&parts[i]);
-                (
-                    TaskRequest::Map {
-                        func: func.clone(),
-                        items: json,
-                    },
-                    buffers,
-                )
+                parts[i].request(&func)
             })?
             .with_items(counts))
+    }
+
+    /// Calls `func` once on each engine with that engine's part of every argument: each
+    /// list argument is split into contiguous parts as [`DirectView::scatter`] splits
+    /// (other arguments go whole to every engine); engines whose parts are all empty are
+    /// left out. The results are joined in engine order: lists are concatenated, other
+    /// values listed. IPython Parallel's `@view.parallel` called directly.
+    pub fn apply_parts_async(
+        &self,
+        func: impl Into<FuncRef>,
+        args: Vec<Value>,
+    ) -> Result<AsyncResult, ClusterError> {
+        let func: FuncRef = func.into();
+        let targets = self.targets()?;
+        let n = targets.len();
+        let mut per_engine: Vec<Vec<Value>> = vec![Vec::with_capacity(args.len()); n];
+        let mut any_list = false;
+        for arg in args {
+            match arg {
+                Value::List(items) => {
+                    any_list = true;
+                    for (engine, part) in partition(items, n).into_iter().enumerate() {
+                        per_engine[engine].push(Value::List(part));
+                    }
+                }
+                other => per_engine.iter_mut().for_each(|a| a.push(other.clone())),
+            }
+        }
+        let (targets, per_engine): (Vec<EngineId>, Vec<Vec<Value>>) = targets
+            .into_iter()
+            .zip(per_engine)
+            .filter(|(_, a)| {
+                !any_list
+                    || a.iter()
+                        .any(|v| matches!(v, Value::List(l) if !l.is_empty()))
+            })
+            .unzip();
+        self.submit_each(&targets, Shape::Flatten, Post::None, |i| {
+            let (json, buffers) = encode(&per_engine[i]);
+            (
+                TaskRequest::Apply {
+                    func: func.clone(),
+                    args: json,
+                },
+                buffers,
+            )
+        })
     }
 
     /// [`DirectView::map_async`] and wait: the list of results, in order.

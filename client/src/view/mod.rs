@@ -7,6 +7,7 @@
 
 mod balanced;
 mod direct;
+mod items;
 mod outstanding;
 
 pub use balanced::LoadBalancedView;

@@ -1,12 +1,18 @@
 //! `ar`: an `AsyncResult` in Lua: its fields (`progress`, `elapsed`, `engine_ids`,
-//! `msg_ids`, `stdout`), its methods (`get`, `wait`, `ready`, `successful`, `abort`), `#ar`
+//! `msg_ids`, `stdout`), its methods (`get`, `wait`, `ready`, `successful`, `abort`, `iter`,
+//! `iter_unordered`), `#ar`
 //! and how it prints.
 
+use super::args::method;
 use super::{err, lua_value, remember_output, usage, wait};
 use client::{AsyncResult, ClusterError};
 use mlua::{MetaMethod, UserData, UserDataFields, UserDataMethods};
 use std::rc::Rc;
 use std::time::Duration;
+
+fn ar(_: &LuaResult) -> &'static str {
+    "ar"
+}
 
 /// An `AsyncResult`.
 pub struct LuaResult(pub Rc<AsyncResult>);
@@ -31,25 +37,48 @@ impl UserData for LuaResult {
     }
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method("get", |lua, this, timeout: Option<f64>| {
-            let t = timeout.map(|t| Duration::from_secs_f64(t.max(0.0)));
-            if !wait(lua, &this.0, t)? {
-                return Err(err(ClusterError::Timeout(t.unwrap_or_default())));
-            }
-            remember_output(lua, &this.0)?;
-            let v = this.0.get().map_err(err)?;
-            lua_value(lua, &v)
+        method(
+            methods,
+            ar,
+            "get",
+            &["[timeout]"],
+            |lua, this, timeout: Option<f64>| {
+                let t = timeout.map(|t| Duration::from_secs_f64(t.max(0.0)));
+                if !wait(lua, &this.0, t)? {
+                    return Err(err(ClusterError::Timeout(t.unwrap_or_default())));
+                }
+                remember_output(lua, &this.0)?;
+                let v = this.0.get().map_err(err)?;
+                lua_value(lua, &v)
+            },
+        );
+        method(
+            methods,
+            ar,
+            "wait",
+            &["[timeout]"],
+            |lua, this, timeout: Option<f64>| {
+                wait(
+                    lua,
+                    &this.0,
+                    timeout.map(|t| Duration::from_secs_f64(t.max(0.0))),
+                )
+            },
+        );
+        method(methods, ar, "ready", &[], |_, this, ()| Ok(this.0.ready()));
+        method(methods, ar, "successful", &[], |_, this, ()| {
+            Ok(this.0.successful())
         });
-        methods.add_method("wait", |lua, this, timeout: Option<f64>| {
-            wait(
-                lua,
-                &this.0,
-                timeout.map(|t| Duration::from_secs_f64(t.max(0.0))),
-            )
+        method(methods, ar, "abort", &[], |_, this, ()| {
+            this.0.abort().map_err(err)
         });
-        methods.add_method("ready", |_, this, ()| Ok(this.0.ready()));
-        methods.add_method("successful", |_, this, ()| Ok(this.0.successful()));
-        methods.add_method("abort", |_, this, ()| this.0.abort().map_err(err));
+        // Items as they finish, or in order (completion order for an unordered map).
+        method(methods, ar, "iter_unordered", &[], |lua, this, ()| {
+            super::iter::items(lua, this.0.clone(), false)
+        });
+        method(methods, ar, "iter", &[], |lua, this, ()| {
+            super::iter::items(lua, this.0.clone(), this.0.is_ordered())
+        });
         methods.add_meta_method(
             MetaMethod::Index,
             |_, _, key: mlua::Value| -> mlua::Result<()> {
