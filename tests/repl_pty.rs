@@ -261,18 +261,18 @@ fn errors_inside_time_timeit_and_px_cells_name_the_cell_and_line() {
     let mut p = repl(&env);
     p.exp_string("In [1]: ").unwrap();
     p.send_line("%time error(\"a\" .. \"t\")").unwrap();
-    p.exp_string("In[1]:1: at").unwrap();
+    p.exp_string("RuntimeError: In[1], line 1: at").unwrap();
     p.exp_string("In [2]: ").unwrap();
     p.send_line("%timeit -n 1 -r 1 error(\"a\" .. \"ti\")")
         .unwrap();
-    p.exp_string("In[2]:1: ati").unwrap();
+    p.exp_string("RuntimeError: In[2], line 1: ati").unwrap();
     p.exp_string("In [3]: ").unwrap();
     // A cell magic: its body runs until an empty line; the error is on the cell's 3rd line.
     p.send_line("%%px").unwrap();
     p.send_line("y = 1").unwrap();
     p.send_line("error(\"a\" .. \"px\")").unwrap();
     p.send_line("").unwrap();
-    p.exp_string("In[3]:3: apx").unwrap();
+    p.exp_string("RuntimeError: In[3], line 3: apx").unwrap();
     p.exp_string("In [4]: ").unwrap();
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();

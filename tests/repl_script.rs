@@ -458,7 +458,11 @@ fn unknown_fields_of_views_results_and_rc_are_one_line_errors() {
     ] {
         let (code, out, err) = repl_stdin(&env, script);
         assert_eq!(code, 2, "{script}: {out} {err}");
-        assert_eq!(err.trim(), format!("UsageError: {expected}"), "{script}");
+        assert_eq!(
+            err.trim(),
+            format!("error: UsageError: {expected}"),
+            "{script}"
+        );
     }
 }
 
@@ -520,16 +524,19 @@ fn errors_inside_time_timeit_and_px_name_the_script_line() {
     let path = env.root().join("lines.lua");
     let path_s = path.to_str().unwrap();
     for (script, expected) in [
-        ("x = 1\n\n%time error(\"t\")\n", "lines.lua:3: t"),
+        ("x = 1\n\n%time error(\"t\")\n", "lines.lua, line 3: t"),
         (
             "x = 1\n\n%timeit -n 1 -r 1 error(\"ti\")\n",
-            "lines.lua:3: ti",
+            "lines.lua, line 3: ti",
         ),
         (
             "x = 1\n\n%%px\ny = 1\nerror(\"cell\")\n",
-            "lines.lua:5: cell",
+            "lines.lua, line 5: cell",
         ),
-        ("x = 1\n%px y = 1; error(\"line\")\n", "lines.lua:2: line"),
+        (
+            "x = 1\n%px y = 1; error(\"line\")\n",
+            "lines.lua, line 2: line",
+        ),
         ("x = 1\n\n\n%time y = = 1\n", "lines.lua, line 4, column 5"),
     ] {
         std::fs::write(&path, script).unwrap();
@@ -538,8 +545,8 @@ fn errors_inside_time_timeit_and_px_name_the_script_line() {
     }
 }
 
-/// Whether an error line follows the rule: the CLI's own failures `error: <what>`, the
-/// failures of code `<Kind>: <where>: <what>` (engines' errors led by their engine tag).
+/// The kind an error line of code starts with (`<Kind>: <where>: <what>`); engines' errors
+/// are led by their engine tag instead.
 fn kind_of(line: &str) -> Option<&str> {
     let (kind, _) = line.split_once(": ")?;
     let ok = kind.starts_with(|c: char| c.is_ascii_uppercase())
@@ -603,17 +610,21 @@ fn every_error_line_starts_by_the_same_rule() {
         std::fs::write(&path, script).unwrap();
         let out = env.run(&["run", path_s]);
         assert_ne!(out.code, Some(0), "{script:?}: {out:?}");
+        // A failed script is a failed command: `error: `, then the REPL's line.
         let first = out.stderr.lines().next().unwrap_or("");
-        assert_eq!(kind_of(first), Some(kind), "{script:?}: {first}");
-        assert!(
-            first.starts_with(&format!("{kind}: {rest}")),
-            "{script:?}: {first}"
-        );
+        let line = first.strip_prefix("error: ").unwrap_or("");
+        assert_eq!(kind_of(line), Some(kind), "{script:?}: {first}");
+        assert!(line.contains(rest), "{script:?}: {first}");
+        let place = &line[kind.len() + 2..];
+        assert!(place.starts_with(path_s), "{script:?}: {first}");
     }
     // Raised on engines: the engine tag leads, then the kind; the script line follows.
     std::fs::write(&path, "x = 1\ndview:apply_sync('nope')\n").unwrap();
     let err = env.run(&["run", path_s]).fails(1).to_string();
     let first = err.lines().next().unwrap_or("");
-    assert!(first.starts_with("[engines 0, 1] NameError: "), "{first}");
-    assert!(first.ends_with("(rule.lua, line 2)"), "{first}");
+    assert!(
+        first.starts_with("error: [engines 0, 1] NameError: "),
+        "{first}"
+    );
+    assert!(first.ends_with(&format!("({path_s}, line 2)")), "{first}");
 }

@@ -1,7 +1,7 @@
 //! Scripts and piped input (`cluster run file.lua`, `cluster repl < file`): the text is cut
 //! into cells, the shortest runs of lines that make complete input, and they run in order
-//! without prompts; the first error stops the script, reported with its file and line as
-//! the REPL reports it (`report.rs`).
+//! without prompts; the first error stops the script, reported as a failed command
+//! (`error: `) followed by the REPL's line for it, with its file and line (`report.rs`).
 
 use crate::cell::CellError;
 use crate::session::Session;
@@ -77,7 +77,8 @@ impl Session {
                         chunk,
                         line: Some(cell.first_line),
                     };
-                    eprintln!("{}", report::error_text(&msg, code, &at));
+                    // A failed script is a failed command: `error: ` and the REPL's line.
+                    eprintln!("error: {}", report::error_text(&msg, code, &at));
                     return code.unwrap_or(EXIT_FAILED);
                 }
             }

@@ -3,8 +3,9 @@
 //! `KeyboardInterrupt`, ...), `UsageError` for bad usage, `ClusterError` when the cluster
 //! cannot be reached, `RuntimeError` for any other failure of local code; the place is
 //! `In[5], line 3` or `job.lua, line 3`. An error raised on engines keeps its engine tag
-//! first (`[engine 1] TypeError: ...`, as IPython Parallel's `[1:apply]`). Failures of the
-//! command itself (no cluster, an unreadable file) are the CLI's: `error: <what>`.
+//! first (`[engine 1] TypeError: ...`, as IPython Parallel's `[1:apply]`). Every failing
+//! command prints `error: <what>` on stderr; for `cluster run` (and piped input) the what is
+//! the REPL's line for the error.
 
 use crate::{EXIT_NO_CLUSTER, EXIT_OK};
 

@@ -115,24 +115,32 @@ fn px_lines(
     lines
 }
 
-/// An engine's error message with the engines' chunk name (`execute:3:`) replaced by the
-/// cell's or script's (`In[5]:3:`), whose lines the code sent keeps.
+/// An engine's error message with the engines' chunk name and position (`execute:3:`,
+/// `execute:3:5:`) replaced by the cell's or script's (`In[5], line 3:`, `job.lua, line 3,
+/// column 5:`), whose lines the code sent keeps.
 fn rename_chunk(msg: &str, chunk: &str) -> String {
     const REMOTE: &str = "execute:";
     let place = chunk.trim_start_matches(['@', '=']);
+    let digits = |s: &str| s.bytes().take_while(u8::is_ascii_digit).count();
     let mut out = String::with_capacity(msg.len());
     let mut rest = msg;
     while let Some(at) = rest.find(REMOTE) {
         let after = &rest[at + REMOTE.len()..];
         let starts_word = !rest[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_');
         out.push_str(&rest[..at]);
-        if starts_word && after.starts_with(|c: char| c.is_ascii_digit()) {
-            out.push_str(place);
-            out.push(':');
-        } else {
+        let n = digits(after);
+        if !starts_word || n == 0 || !after[n..].starts_with(':') {
             out.push_str(REMOTE);
+            rest = after;
+            continue;
         }
-        rest = after;
+        out.push_str(&format!("{place}, line {}", &after[..n]));
+        rest = &after[n..];
+        let m = digits(&rest[1..]);
+        if m > 0 && rest[1 + m..].starts_with(':') {
+            out.push_str(&format!(", column {}", &rest[1..1 + m]));
+            rest = &rest[1 + m..];
+        }
     }
     out.push_str(rest);
     out
@@ -380,11 +388,11 @@ mod tests {
     fn engine_errors_name_the_cell() {
         assert_eq!(
             rename_chunk("[engines 0, 1] RuntimeError: execute:3: boom", "=In[5]"),
-            "[engines 0, 1] RuntimeError: In[5]:3: boom"
+            "[engines 0, 1] RuntimeError: In[5], line 3: boom"
         );
         assert_eq!(
             rename_chunk("SyntaxError: execute:2:5: near '='", "@/tmp/job.lua"),
-            "SyntaxError: /tmp/job.lua:2:5: near '='"
+            "SyntaxError: /tmp/job.lua, line 2, column 5: near '='"
         );
         assert_eq!(
             rename_chunk("cannot execute: no; reexecute:1", "=In[1]"),
