@@ -196,10 +196,10 @@ fn completion_after_an_object_offers_only_what_it_has() {
     env.start("default", 1, &[]);
     let mut p = repl(&env);
     p.exp_string("In [1]: ").unwrap();
-    // Among all methods, "s" could be scatter, shutdown or successful; a load-balanced
-    // view has only shutdown.
-    send(&mut p, "lview:s\t");
-    p.exp_string("lview:shutdown").unwrap();
+    // Among all methods, "r" could be ready, reconnect or remote; a load-balanced view has
+    // only remote.
+    send(&mut p, "lview:r\t");
+    p.exp_string("lview:remote").unwrap();
     p.send_control('c').unwrap();
     p.exp_string("In [1]: ").unwrap();
     // A result has only successful; the client only queue_status.
@@ -214,6 +214,81 @@ fn completion_after_an_object_offers_only_what_it_has() {
     send(&mut p, "rc:q\t");
     p.exp_string("rc:queue_status").unwrap();
     p.send_control('c').unwrap();
+    p.exp_string("In [3]: ").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn lines_typed_while_a_cell_runs_all_run_in_order() {
+    let env = TestEnv::new();
+    env.start("default", 1, &[]);
+    let mut p = repl(&env);
+    p.exp_string("In [1]: ").unwrap();
+    p.send_line("x = lview:apply_sync(\"sleep\", 2)").unwrap();
+    // Typed ahead while the cell waits (and its progress bar draws).
+    p.exp_string("0/1 tasks").unwrap();
+    p.send_line("y = 2").unwrap();
+    p.send_line("y * 21").unwrap();
+    p.exp_string("Out[3]: 42").unwrap();
+    p.exp_string("In [4]: ").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn a_paste_of_several_lines_in_one_write_runs_every_line() {
+    let env = TestEnv::new();
+    env.start("default", 1, &[]);
+    let mut p = repl(&env);
+    p.exp_string("In [1]: ").unwrap();
+    // One write, no bracketed paste: a statement, a function over three lines, a call.
+    send(
+        &mut p,
+        "a = 20\rfunction add(u, v)\r  return u + v\rend\radd(a, 22)\rlview:apply_sync(\"echo\", a + 1)\r",
+    );
+    p.exp_string("Out[3]: 42").unwrap();
+    p.exp_string("Out[4]: 21").unwrap();
+    p.exp_string("In [5]: ").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn errors_inside_time_timeit_and_px_cells_name_the_cell_and_line() {
+    let env = TestEnv::new();
+    env.start("default", 1, &[]);
+    let mut p = repl(&env);
+    p.exp_string("In [1]: ").unwrap();
+    p.send_line("%time error(\"a\" .. \"t\")").unwrap();
+    p.exp_string("RuntimeError: In[1], line 1: at").unwrap();
+    p.exp_string("In [2]: ").unwrap();
+    p.send_line("%timeit -n 1 -r 1 error(\"a\" .. \"ti\")")
+        .unwrap();
+    p.exp_string("RuntimeError: In[2], line 1: ati").unwrap();
+    p.exp_string("In [3]: ").unwrap();
+    // A cell magic: its body runs until an empty line; the error is on the cell's 3rd line.
+    p.send_line("%%px").unwrap();
+    p.send_line("y = 1").unwrap();
+    p.send_line("error(\"a\" .. \"px\")").unwrap();
+    p.send_line("").unwrap();
+    p.exp_string("RuntimeError: In[3], line 3: apx").unwrap();
+    p.exp_string("In [4]: ").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn error_lines_at_the_prompt_start_with_their_kind() {
+    let env = TestEnv::new();
+    env.start("default", 1, &[]);
+    let mut p = repl(&env);
+    p.exp_string("In [1]: ").unwrap();
+    p.send_line("error(\"no\" .. \"pe\")").unwrap();
+    p.exp_string("RuntimeError: In[1], line 1: nope").unwrap();
+    p.exp_string("In [2]: ").unwrap();
+    p.send_line("%nomagic").unwrap();
+    p.exp_string("UsageError: unknown magic %nomagic").unwrap();
     p.exp_string("In [3]: ").unwrap();
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();

@@ -126,7 +126,8 @@ fn run_stops_at_the_first_error_with_its_line() {
         .run(&["run", path.to_str().unwrap()])
         .fails(1)
         .to_string();
-    assert!(err.contains("job.lua:3:"), "{err}");
+    assert!(err.contains("RuntimeError: "), "{err}");
+    assert!(err.contains("job.lua, line 3:"), "{err}");
     assert!(err.contains("attempt to index a nil value"), "{err}");
     std::fs::write(&path, "a = 1\nb = 2 + + 3\n").unwrap();
     let err = env
@@ -450,14 +451,18 @@ fn unknown_fields_of_views_results_and_rc_are_one_line_errors() {
     let env = TestEnv::new();
     env.start("default", 1, &[]);
     for (script, expected) in [
-        ("dview.foo = 1\n", "stdin, line 1: dview has no field \"foo\" to set; the one setting is lview.retries = N"),
+        ("lview.foo = 1\n", "stdin, line 1: lview has no field \"foo\" to set; settings are flags: lview:set_flags({...}) (help(lview) lists them)"),
         ("x = lview.retires\n", "stdin, line 1: lview has no field \"retires\"; help(lview) lists what it has"),
         ("ar = lview:apply_async(\"noop\")\nar.done = true\n", "stdin, line 2: an AsyncResult has no field \"done\" to set: its fields are read-only"),
         ("rc.ids = {}\n", "stdin, line 1: rc has no field \"ids\" to set; rc.ids and rc[0] are read-only"),
     ] {
         let (code, out, err) = repl_stdin(&env, script);
         assert_eq!(code, 2, "{script}: {out} {err}");
-        assert_eq!(err.trim(), format!("error: {expected}"), "{script}");
+        assert_eq!(
+            err.trim(),
+            format!("error: UsageError: {expected}"),
+            "{script}"
+        );
     }
 }
 
@@ -510,6 +515,118 @@ display(range(0, 100), {full = true})
             "item {i} missing:\n{full}"
         );
     }
+}
+
+#[test]
+fn errors_inside_time_timeit_and_px_name_the_script_line() {
+    let env = TestEnv::new();
+    env.start("default", 2, &[]);
+    let path = env.root().join("lines.lua");
+    let path_s = path.to_str().unwrap();
+    for (script, expected) in [
+        ("x = 1\n\n%time error(\"t\")\n", "lines.lua, line 3: t"),
+        (
+            "x = 1\n\n%timeit -n 1 -r 1 error(\"ti\")\n",
+            "lines.lua, line 3: ti",
+        ),
+        (
+            "x = 1\n\n%%px\ny = 1\nerror(\"cell\")\n",
+            "lines.lua, line 5: cell",
+        ),
+        (
+            "x = 1\n%px y = 1; error(\"line\")\n",
+            "lines.lua, line 2: line",
+        ),
+        ("x = 1\n\n\n%time y = = 1\n", "lines.lua, line 4, column 5"),
+    ] {
+        std::fs::write(&path, script).unwrap();
+        let err = env.run(&["run", path_s]).fails(1).to_string();
+        assert!(err.contains(expected), "{script:?}: {err}");
+    }
+}
+
+/// The kind an error line of code starts with (`<Kind>: <where>: <what>`); engines' errors
+/// are led by their engine tag instead.
+fn kind_of(line: &str) -> Option<&str> {
+    let (kind, _) = line.split_once(": ")?;
+    let ok = kind.starts_with(|c: char| c.is_ascii_uppercase())
+        && kind.chars().all(|c| c.is_ascii_alphanumeric())
+        && (kind.ends_with("Error") || kind.ends_with("Interrupt"));
+    ok.then_some(kind)
+}
+
+#[test]
+fn every_error_line_starts_by_the_same_rule() {
+    let env = TestEnv::new();
+    // The CLI, with no cluster: `error: <what>`.
+    for args in [
+        vec!["stop"],
+        vec!["status"],
+        vec!["apply", "noop"],
+        vec!["run", "/nonexistent/job.lua"],
+        vec!["repl"],
+    ] {
+        let out = env.run(&args);
+        assert_ne!(out.code, Some(0), "{out:?}");
+        assert!(out.stderr.starts_with("error: "), "{args:?}: {out:?}");
+    }
+    env.start("default", 2, &[]);
+    let path = env.root().join("rule.lua");
+    let path_s = path.to_str().unwrap();
+    // Code in a script: the kind, then the file and line, then what.
+    for (script, kind, rest) in [
+        (
+            "x = 1\nlocal t = nil\nt.f = 1\n",
+            "RuntimeError",
+            "rule.lua, line 3: ",
+        ),
+        (
+            "x = 1\ny = = 2\n",
+            "SyntaxError",
+            "rule.lua, line 2, column 5: ",
+        ),
+        (
+            "%nomagic\n",
+            "UsageError",
+            "rule.lua, line 1: unknown magic %nomagic",
+        ),
+        (
+            "\n%px --bogus x = 1\n",
+            "UsageError",
+            "rule.lua, line 2: unknown option --bogus",
+        ),
+        (
+            "%timeit\n",
+            "UsageError",
+            "rule.lua, line 1: %timeit needs code",
+        ),
+        (
+            "lview.foo = 1\n",
+            "UsageError",
+            "rule.lua, line 1: lview has no field",
+        ),
+        ("error('mine')\n", "RuntimeError", "rule.lua, line 1: mine"),
+    ] {
+        std::fs::write(&path, script).unwrap();
+        let out = env.run(&["run", path_s]);
+        assert_ne!(out.code, Some(0), "{script:?}: {out:?}");
+        // A failed script is a failed command: `error: `, then the REPL's line.
+        let first = out.stderr.lines().next().unwrap_or("");
+        let line = first.strip_prefix("error: ").unwrap_or("");
+        assert_eq!(kind_of(line), Some(kind), "{script:?}: {first}");
+        assert!(line.contains(rest), "{script:?}: {first}");
+        let place = &line[kind.len() + 2..];
+        assert!(place.starts_with(path_s), "{script:?}: {first}");
+    }
+    // Raised on engines: the engine tag leads, then the kind; the script line follows.
+    std::fs::write(&path, "x = 1\ndview:apply_sync('nope')\n").unwrap();
+    let err = env.run(&["run", path_s]).fails(1).to_string();
+    let first = err.lines().next().unwrap_or("");
+    assert!(
+        first.starts_with("error: [engines 0, 1] NameError: "),
+        "{first}"
+    );
+    assert!(first.ends_with(&format!("({path_s}, line 2)")), "{first}");
 }
 
 #[test]

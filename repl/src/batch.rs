@@ -1,10 +1,11 @@
 //! Scripts and piped input (`cluster run file.lua`, `cluster repl < file`): the text is cut
 //! into cells, the shortest runs of lines that make complete input, and they run in order
-//! without prompts; the first error stops the script, reported with its file and line.
+//! without prompts; the first error stops the script, reported as a failed command
+//! (`error: `) followed by the REPL's line for it, with its file and line (`report.rs`).
 
 use crate::cell::CellError;
 use crate::session::Session;
-use crate::{editor, EXIT_FAILED, EXIT_OK};
+use crate::{editor, report, EXIT_FAILED, EXIT_OK};
 use mlua::Lua;
 
 /// One cell of a script.
@@ -72,12 +73,12 @@ impl Session {
                 Ok(()) => {}
                 Err(CellError::Exit) => return EXIT_OK,
                 Err(CellError::Failed(msg, code)) => {
-                    let place = chunk.trim_start_matches(['@', '=']);
-                    if msg.contains(&format!("{place}:")) || msg.contains(&format!("{place},")) {
-                        eprintln!("error: {msg}");
-                    } else {
-                        eprintln!("error: {place}, line {}: {msg}", cell.first_line);
-                    }
+                    let at = report::Place {
+                        chunk,
+                        line: Some(cell.first_line),
+                    };
+                    // A failed script is a failed command: `error: ` and the REPL's line.
+                    eprintln!("error: {}", report::error_text(&msg, code, &at));
                     return code.unwrap_or(EXIT_FAILED);
                 }
             }

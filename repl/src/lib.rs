@@ -9,7 +9,8 @@
 //! cuts scripts into cells, `cell` evaluates Lua cells, `magics` declares the magics in one
 //! table, `context` owns the state everything shares, `api` binds the client library into
 //! Lua (`help` and `ship` beside it), `editor` is the line editor's helper, `display` prints
-//! values, `errors` explains failures. This module only connects and starts the session.
+//! values, `errors` explains failures, `report` prints them by one rule, `progress` draws
+//! the bar of a long wait. This module only connects and starts the session.
 
 mod api;
 mod batch;
@@ -20,7 +21,9 @@ mod editor;
 mod errors;
 mod help;
 mod magics;
+mod progress;
 mod reconnect;
+mod report;
 mod session;
 mod ship;
 
@@ -59,7 +62,7 @@ pub fn run(opts: Options) -> i32 {
     let client = match client {
         Ok(c) => c,
         Err(ClusterError::NoCluster(why)) => {
-            eprintln!("{why}");
+            eprintln!("error: {why}");
             eprintln!(
                 "(for example `cluster start -n 4 --daemon --profile {}`, then `cluster repl` again)",
                 opts.profile

@@ -5,7 +5,7 @@
 
 use crate::cell::{CellError, Cells};
 use crate::context::Context;
-use crate::{api, editor, magics, EXIT_FAILED, EXIT_OK};
+use crate::{api, editor, magics, report, EXIT_FAILED, EXIT_OK};
 use client::Client;
 use mlua::{HookTriggers, VmState};
 use std::io::IsTerminal;
@@ -135,10 +135,17 @@ impl Session {
                         let _ = rl.save_history(h);
                     }
                     self.ctx().clear_interrupt();
+                    let chunk = format!("=In[{}]", self.cells.number());
                     match self.cell(&line) {
                         Ok(()) => {}
                         Err(CellError::Exit) => break,
-                        Err(CellError::Failed(msg, _)) => eprintln!("{msg}"),
+                        Err(CellError::Failed(msg, code)) => {
+                            let at = report::Place {
+                                chunk: &chunk,
+                                line: None,
+                            };
+                            eprintln!("{}", report::error_text(&msg, code, &at));
+                        }
                     }
                     println!();
                 }
@@ -176,9 +183,10 @@ impl Session {
             None => {}
         }
         let result = if trimmed.starts_with('%') {
-            magics::run(&mut self.cells, trimmed, chunk)
+            magics::run(&mut self.cells, src, chunk)
         } else if self.ctx().autopx() {
-            magics::px::run_on_engines(&mut self.cells, src, &magics::px::PxOptions::default())
+            let opts = magics::px::PxOptions::default();
+            magics::px::run_on_engines(&mut self.cells, src, chunk, &opts)
         } else {
             self.cells.lua_cell(src, chunk)
         };

@@ -42,7 +42,10 @@ pub fn start(profile: &str, s: &StartSettings) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Ended::ControllerExited { status, log } => {
-            launcher::tell!("the controller exited ({status}); see {}", log.display());
+            launcher::tell!(
+                "error: the controller exited ({status}); see {}",
+                log.display()
+            );
             Ok(ExitStatus::Failed.into())
         }
         Ended::Signalled => {
@@ -57,7 +60,7 @@ pub fn start(profile: &str, s: &StartSettings) -> anyhow::Result<ExitCode> {
 pub fn stop(profile: &str) -> anyhow::Result<ExitCode> {
     match launcher::cluster::stop(profile)? {
         Stopped::NotRunning => {
-            launcher::tell!("no cluster is running for profile '{profile}'");
+            launcher::tell!("error: no cluster is running for profile '{profile}'");
             Ok(ExitStatus::NoCluster.into())
         }
         Stopped::Stopped { pid } => {

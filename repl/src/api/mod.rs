@@ -19,9 +19,8 @@ pub use result::LuaResult;
 pub use view::LuaView;
 
 use crate::context::{self, Context};
-use crate::display;
+use crate::{display, progress};
 use client::{AsyncResult, Client, ClusterError, Targets, Value};
-use indicatif::{ProgressBar, ProgressStyle};
 use mlua::{Lua, Table, Variadic};
 use protocol::messages::FuncRef;
 use protocol::EngineId;
@@ -74,7 +73,7 @@ fn func_ref(lua: &Lua, f: &mlua::Value) -> mlua::Result<FuncRef> {
 pub fn wait(lua: &Lua, ar: &AsyncResult, timeout: Option<Duration>) -> mlua::Result<bool> {
     let c = context::of(lua)?;
     let start = Instant::now();
-    let mut bar: Option<ProgressBar> = None;
+    let mut bar: Option<progress::Bar> = None;
     let done = loop {
         let step = Duration::from_millis(50);
         if ar.wait(Some(step)) {
@@ -85,31 +84,20 @@ pub fn wait(lua: &Lua, ar: &AsyncResult, timeout: Option<Duration>) -> mlua::Res
         }
         if c.take_interrupt() {
             if let Some(b) = bar.take() {
-                b.finish_and_clear();
+                b.clear();
             }
             return Err(mlua::Error::external(Interrupted));
         }
-        if c.progress() && bar.is_none() && start.elapsed() >= Duration::from_millis(500) {
-            let b = ProgressBar::new(ar.len() as u64);
-            b.set_style(
-                ProgressStyle::with_template(
-                    "{bar:30} {pos}/{len} tasks  {msg}  ETA {eta}  ({elapsed})",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            bar = Some(b);
-        }
-        if let Some(b) = &bar {
-            let done = ar.progress();
-            b.set_position(done as u64);
-            b.set_message(format!(
-                "{:.1}/s",
-                done as f64 / start.elapsed().as_secs_f64()
-            ));
+        match &mut bar {
+            Some(b) => b.update(ar),
+            None if c.progress() && start.elapsed() >= Duration::from_millis(500) => {
+                bar = Some(progress::Bar::new(ar));
+            }
+            None => {}
         }
     };
     if let Some(b) = bar {
-        b.finish_and_clear();
+        b.clear();
     }
     Ok(done)
 }

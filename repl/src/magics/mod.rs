@@ -31,6 +31,17 @@ pub struct Call<'a> {
     pub body: &'a str,
     /// The chunk name of the cell, for error messages with lines.
     pub chunk: &'a str,
+    /// The line of the chunk (from 1) the magic's name is on: a script's line, or the
+    /// cell's first line.
+    pub line: usize,
+}
+
+impl Call<'_> {
+    /// Newlines that put code starting on the magic's own line at that line of the chunk,
+    /// so that Lua's line numbers are the ones the user sees.
+    pub fn pad(&self) -> String {
+        "\n".repeat(self.line.saturating_sub(1))
+    }
 }
 
 /// A magic's handler.
@@ -210,7 +221,15 @@ pub fn parse<'a>(text: &'a str, chunk: &'a str) -> Result<(&'static Magic, Call<
             ))
         })?;
         let arg = head[name.len()..].trim();
-        return Ok((magic, Call { arg, body, chunk }));
+        return Ok((
+            magic,
+            Call {
+                arg,
+                body,
+                chunk,
+                line: 1,
+            },
+        ));
     }
     let rest = text.strip_prefix('%').unwrap_or(text);
     let (name, arg) = match rest.split_once(char::is_whitespace) {
@@ -225,13 +244,18 @@ pub fn parse<'a>(text: &'a str, chunk: &'a str) -> Result<(&'static Magic, Call<
             arg,
             body: "",
             chunk,
+            line: 1,
         },
     ))
 }
 
-/// Runs the magic a cell calls (`text` trimmed, starting with `%`).
+/// Runs the magic a cell calls: `text` starts with `%` after blank space, and the
+/// newlines before it (a script's padding) say which line of the chunk it is on.
 pub fn run(cells: &mut Cells, text: &str, chunk: &str) -> Result<(), CellError> {
-    let (magic, call) = parse(text, chunk)?;
+    let body = text.trim_start();
+    let line = text[..text.len() - body.len()].matches('\n').count() + 1;
+    let (magic, mut call) = parse(body.trim_end(), chunk)?;
+    call.line = line;
     (magic.run)(cells, &call)
 }
 

@@ -121,10 +121,47 @@ fn px_lines(
     lines
 }
 
+/// An engine's error message with the engines' chunk name and position (`execute:3:`,
+/// `execute:3:5:`) replaced by the cell's or script's (`In[5], line 3:`, `job.lua, line 3,
+/// column 5:`), whose lines the code sent keeps.
+fn rename_chunk(msg: &str, chunk: &str) -> String {
+    const REMOTE: &str = "execute:";
+    let place = chunk.trim_start_matches(['@', '=']);
+    let digits = |s: &str| s.bytes().take_while(u8::is_ascii_digit).count();
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(at) = rest.find(REMOTE) {
+        let after = &rest[at + REMOTE.len()..];
+        let starts_word = !rest[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_');
+        out.push_str(&rest[..at]);
+        let n = digits(after);
+        if !starts_word || n == 0 || !after[n..].starts_with(':') {
+            out.push_str(REMOTE);
+            rest = after;
+            continue;
+        }
+        out.push_str(&format!("{place}, line {}", &after[..n]));
+        rest = &after[n..];
+        let m = digits(&rest[1..]);
+        if m > 0 && rest[1 + m..].starts_with(':') {
+            out.push_str(&format!(", column {}", &rest[1..1 + m]));
+            rest = &rest[1 + m..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Runs code on the engines (the %px targets, or `opts.targets`); shows `[stdout:N]`
 /// lines and `Out[N:n]` values, or with `--noblock` the result, for `%result` to show.
-pub fn run_on_engines(cells: &mut Cells, code: &str, opts: &PxOptions) -> Result<(), CellError> {
-    let fail = |e: ClusterError| CellError::Failed(e.to_string(), None);
+/// `code` is padded to its lines in `chunk`, and engines' errors name `chunk`.
+pub fn run_on_engines(
+    cells: &mut Cells,
+    code: &str,
+    chunk: &str,
+    opts: &PxOptions,
+) -> Result<(), CellError> {
+    let fail = |e: ClusterError| CellError::Failed(rename_chunk(&e.to_string(), chunk), None);
     let ctx = cells.ctx().clone();
     let lua = cells.lua().clone();
     let targets = opts.targets.clone().unwrap_or_else(|| ctx.px_targets());
@@ -186,16 +223,14 @@ pub fn run_on_engines(cells: &mut Cells, code: &str, opts: &PxOptions) -> Result
         cell,
         lines,
     });
-    match ar.get() {
-        Ok(_) => Ok(()),
-        Err(e) => Err(CellError::Failed(e.to_string(), None)),
-    }
+    ar.get().map(|_| ()).map_err(fail)
 }
 
 /// `%px [options] CODE`.
 pub fn px_line(cells: &mut Cells, call: &Call) -> Result<(), CellError> {
     let (opts, code) = parse_px_options("%px", call.arg).map_err(usage_error)?;
-    run_on_engines(cells, &code, &opts)
+    let code = format!("{}{code}", call.pad());
+    run_on_engines(cells, &code, call.chunk, &opts)
 }
 
 /// `%%px [options]`: the body on the engines; `--targets` for this cell only.
@@ -206,7 +241,9 @@ pub fn px_cell(cells: &mut Cells, call: &Call) -> Result<(), CellError> {
             "%%px takes only options on its first line ({PX_OPTIONS}); the code goes on the lines after it, not {rest:?}"
         )));
     }
-    run_on_engines(cells, call.body, &opts)
+    // The body starts on the line after the magic's.
+    let code = format!("{}\n{}", call.pad(), call.body);
+    run_on_engines(cells, &code, call.chunk, &opts)
 }
 
 /// `%autopx`: every cell runs on the engines, or no longer.
@@ -351,6 +388,22 @@ mod tests {
         );
         assert!(parse_px_options("%%px", "--targets").is_err());
         assert!(parse_px_options("%px", "--targets 0,x y").is_err());
+    }
+
+    #[test]
+    fn engine_errors_name_the_cell() {
+        assert_eq!(
+            rename_chunk("[engines 0, 1] RuntimeError: execute:3: boom", "=In[5]"),
+            "[engines 0, 1] RuntimeError: In[5], line 3: boom"
+        );
+        assert_eq!(
+            rename_chunk("SyntaxError: execute:2:5: near '='", "@/tmp/job.lua"),
+            "SyntaxError: /tmp/job.lua, line 2, column 5: near '='"
+        );
+        assert_eq!(
+            rename_chunk("cannot execute: no; reexecute:1", "=In[1]"),
+            "cannot execute: no; reexecute:1"
+        );
     }
 
     #[test]

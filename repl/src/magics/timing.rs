@@ -8,10 +8,11 @@ use std::time::Instant;
 
 /// `%time EXPR`: runs once, prints the wall time, then the value.
 pub fn time(cells: &mut Cells, call: &Call) -> Result<(), CellError> {
+    let code = format!("{}{}", call.pad(), call.arg);
     let start = Instant::now();
     let values = cells
-        .eval(call.arg, call.chunk)
-        .map_err(|e| cells.fail(&e, call.arg))?;
+        .eval(&code, call.chunk)
+        .map_err(|e| cells.fail(&e, &code))?;
     println!("Wall time: {}", human_time(start.elapsed().as_secs_f64()));
     cells.show(values);
     Ok(())
@@ -21,10 +22,14 @@ pub fn time(cells: &mut Cells, call: &Call) -> Result<(), CellError> {
 /// take 0.2 s; seven repeats unless `-r` says otherwise.
 pub fn timeit(cells: &mut Cells, call: &Call) -> Result<(), CellError> {
     let (opts, code) = parse_timeit(call.arg).map_err(|m| CellError::Failed(m, Some(2)))?;
+    // On the magic's own line, so that errors name the line the user sees.
+    let pad = call.pad();
+    let code = format!("{pad}{code}");
     let (code, chunk) = (code.as_str(), call.chunk);
+    let body = &code[pad.len()..];
     let lua = cells.lua().clone();
-    let as_expr = format!("return function() return {code} end");
-    let as_stmt = format!("return function() {code} end");
+    let as_expr = format!("{pad}return function() return {body} end");
+    let as_stmt = format!("{pad}return function() {body} end");
     let f: mlua::Function = script::load_text(&lua, &as_expr, chunk)
         .eval()
         .or_else(|_| script::load_text(&lua, &as_stmt, chunk).eval())
