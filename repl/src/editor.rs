@@ -28,10 +28,11 @@ const CLIENT: Members = Members {
         "functions",
         "load_balanced_view",
         "queue_status",
+        "send_signal",
         "shutdown",
         "wait",
     ],
-    fields: &["ids"],
+    fields: &["ids", "interrupt_on_ctrl_c"],
 };
 
 const DIRECT_VIEW: Members = Members {

@@ -6,7 +6,7 @@ use crate::conn::Conn;
 use crate::error::ClusterError;
 use crate::result::{AsyncResult, Post, Shape};
 use protocol::messages::{FuncRef, QueueStatus, TaskMeta, TaskRequest};
-use protocol::Value;
+use protocol::{EngineId, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +16,8 @@ pub struct LoadBalancedView {
     /// The connection the view submits on.
     conn: Arc<Conn>,
     retries: u32,
+    /// The engines its tasks may run on (sorted, no repeats); any engine when `None`.
+    allowed: Option<Vec<EngineId>>,
     outstanding: Outstanding,
 }
 
@@ -24,11 +26,26 @@ impl LoadBalancedView {
         LoadBalancedView {
             conn,
             retries: 0,
+            allowed: None,
             outstanding: Outstanding::default(),
         }
     }
 
-    /// How many times a task is resubmitted elsewhere if its engine dies (default 0).
+    /// A view whose tasks run only on `allowed` (sorted, no repeats, not empty).
+    pub(crate) fn restricted(conn: Arc<Conn>, allowed: Vec<EngineId>) -> LoadBalancedView {
+        LoadBalancedView {
+            allowed: Some(allowed),
+            ..LoadBalancedView::new(conn)
+        }
+    }
+
+    /// The engines this view's tasks may run on; `None` for any engine.
+    pub fn allowed(&self) -> Option<&[EngineId]> {
+        self.allowed.as_deref()
+    }
+
+    /// How many times a task is resubmitted elsewhere if its engine dies (default 0); a
+    /// restricted view's retries stay within its engines.
     pub fn retries(mut self, n: u32) -> LoadBalancedView {
         self.retries = n;
         self
@@ -47,6 +64,7 @@ impl LoadBalancedView {
             target: None,
             retries: self.retries,
             func: None,
+            allowed: self.allowed.clone(),
         }
     }
 

@@ -6,6 +6,7 @@
 //! The state the bindings share with the session (client, Ctrl-C flag, cell sources, printed
 //! output) belongs to `context`; they reach it through `context::of`.
 
+mod interrupt;
 mod result;
 
 pub use result::LuaResult;
@@ -17,17 +18,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mlua::{
     AnyUserData, Lua, MetaMethod, Table, UserData, UserDataFields, UserDataMethods, Variadic,
 };
-use protocol::messages::FuncRef;
+use protocol::messages::{FuncRef, Signal};
 use protocol::EngineId;
 use script::convert::{from_lua, to_lua, BytesMode};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// The user pressed Ctrl-C while waiting.
-#[derive(Debug, thiserror::Error)]
-#[error("KeyboardInterrupt: stopped waiting; the tasks keep running (`ar:abort()` or `%abort` cancels them)")]
-pub struct Interrupted;
+pub use interrupt::on_ctrl_c;
 
 /// The user pressed Ctrl-C while the cell's own Lua code ran (a local loop): nothing was
 /// sent, so there is nothing to abort.
@@ -82,7 +80,7 @@ pub fn wait(lua: &Lua, ar: &AsyncResult, timeout: Option<Duration>) -> mlua::Res
             if let Some(b) = bar.take() {
                 b.finish_and_clear();
             }
-            return Err(mlua::Error::external(Interrupted));
+            return Err(mlua::Error::external(interrupt::on_ctrl_c(&c, ar)));
         }
         if c.progress() && bar.is_none() && start.elapsed() >= Duration::from_millis(500) {
             let b = ProgressBar::new(ar.len() as u64);
@@ -223,6 +221,9 @@ impl UserData for LuaClient {
         fields.add_field_method_get("ids", |lua, this| {
             ids_table(lua, &this.0.ids().map_err(err)?)
         });
+        fields.add_field_function_get("interrupt_on_ctrl_c", |lua, _| {
+            Ok(context::of(lua)?.interrupt_engines())
+        });
     }
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
@@ -231,8 +232,30 @@ impl UserData for LuaClient {
                 this.0.direct_view(targets(&this.0, &t)?).map_err(err)?,
             ))
         });
-        methods.add_method("load_balanced_view", |_, this, ()| {
-            Ok(LuaView::Balanced(this.0.load_balanced_view()))
+        methods.add_method("load_balanced_view", |_, this, t: mlua::Value| {
+            let view = this.0.load_balanced_view_on(targets(&this.0, &t)?);
+            Ok(LuaView::Balanced(view.map_err(err)?))
+        });
+        // `rc:send_signal(2, {0, 1})`: a number or a name (`"SIGINT"`); nil targets: all.
+        methods.add_method("send_signal", |lua, this, (sig, t): (mlua::Value, mlua::Value)| {
+            let number = match &sig {
+                mlua::Value::Integer(n) => *n,
+                mlua::Value::String(s) => Signal::from_name(&s.to_str()?)
+                    .map(Signal::number)
+                    .ok_or_else(|| usage(format!("unknown signal {:?}: use 2 or \"SIGINT\", 15 or \"SIGTERM\", 9 or \"SIGKILL\"", s.to_string_lossy())))?,
+                other => {
+                    return Err(usage(format!(
+                        "send_signal takes a signal number or name, not a {}",
+                        other.type_name()
+                    )))
+                }
+            };
+            let targets = match targets(&this.0, &t)? {
+                Targets::All => None,
+                Targets::One(id) => Some(vec![id]),
+                Targets::Many(ids) => Some(ids),
+            };
+            ids_table(lua, &this.0.send_signal(number, targets).map_err(err)?)
         });
         methods.add_method("wait", |lua, _, (list, timeout): (Table, Option<f64>)| {
             let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
@@ -287,7 +310,16 @@ impl UserData for LuaClient {
         });
         methods.add_meta_method(
             MetaMethod::NewIndex,
-            |_, _, (key, _): (mlua::Value, mlua::Value)| -> mlua::Result<()> {
+            |lua, _, (key, v): (mlua::Value, mlua::Value)| -> mlua::Result<()> {
+                if let mlua::Value::String(k) = &key {
+                    if k.to_str()? == "interrupt_on_ctrl_c" {
+                        let mlua::Value::Boolean(on) = v else {
+                            return Err(usage("rc.interrupt_on_ctrl_c takes true or false"));
+                        };
+                        context::of(lua)?.set_interrupt_engines(on);
+                        return Ok(());
+                    }
+                }
                 Err(usage(format!(
                     "rc has no field {} to set; rc.ids and rc[0] are read-only",
                     display::repr(&key, 0)
