@@ -105,7 +105,8 @@ fn ctrl_c_stops_a_wait_but_not_the_session_or_the_task() {
     env.start("default", 1, &[]);
     let mut p = repl(&env);
     p.exp_string("In [1]: ").unwrap();
-    p.send_line("ar = lview:apply_async(\"sleep\", 30); ar:get()")
+    // With the setting off, Ctrl-C leaves the engines alone (as before it interrupted them).
+    p.send_line("rc.interrupt_on_ctrl_c = false; ar = lview:apply_async(\"sleep\", 30); ar:get()")
         .unwrap();
     // The wait shows a progress bar on a terminal after half a second.
     p.exp_string("0/1 tasks").unwrap();
@@ -141,6 +142,40 @@ fn ctrl_c_stops_a_wait_but_not_the_session_or_the_task() {
         .unwrap();
     p.exp_string("In [6]: ").unwrap();
     p.send_line("exit").unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn ctrl_c_during_a_wait_interrupts_the_engines_running_the_call() {
+    let env = TestEnv::new();
+    env.start("default", 2, &[]);
+    let mut p = repl(&env);
+    p.exp_string("In [1]: ").unwrap();
+    p.send_line("rc.interrupt_on_ctrl_c").unwrap();
+    p.exp_string("Out[1]: true").unwrap();
+    p.exp_string("In [2]: ").unwrap();
+    p.send_line("ar = dview:apply_async(\"sleep\", 60); ar:get()")
+        .unwrap();
+    // Both engines run this call's sleep; the bar shows after half a second.
+    p.exp_string("0/2 tasks").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_string("KeyboardInterrupt: stopped waiting and interrupted engines 0, 1")
+        .unwrap();
+    // The tasks end at once with KeyboardInterrupt (not after the minute of sleep: the
+    // session's timeout is 30 s), and the engines are free again.
+    p.exp_string("In [3]: ").unwrap();
+    p.send_line("ar:wait(20), ar:successful()").unwrap();
+    p.exp_string("Out[3]: true, false").unwrap();
+    p.exp_string("In [4]: ").unwrap();
+    p.send_line("ar:get()").unwrap();
+    p.exp_string("KeyboardInterrupt").unwrap();
+    p.exp_string("interrupted (SIGINT) while running the task")
+        .unwrap();
+    p.exp_string("In [5]: ").unwrap();
+    p.send_line("dview:apply_sync(\"echo\", 7)").unwrap();
+    p.exp_string("Out[5]: {7, 7}").unwrap();
+    p.exp_string("In [6]: ").unwrap();
+    p.send_control('d').unwrap();
     p.exp_eof().unwrap();
 }
 

@@ -5,7 +5,7 @@ use crate::error::ClusterError;
 use crate::result::{AsCompleted, AsyncResult};
 use crate::view::{DirectView, LoadBalancedView, Targets};
 use protocol::connection::FileKind;
-use protocol::messages::{AbortReply, ConnectReply, EngineInfo, FunctionInfo, QueueStatus};
+use protocol::messages::{AbortReply, ConnectReply, EngineInfo, FunctionInfo, QueueStatus, Signal};
 use protocol::{ConnectionInfo, EngineId, MsgId};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -142,6 +142,61 @@ impl Client {
     /// A view whose calls the controller's scheduler places.
     pub fn load_balanced_view(&self) -> LoadBalancedView {
         LoadBalancedView::new(self.conn.clone())
+    }
+
+    /// A load-balanced view whose tasks run only on `targets` (IPython Parallel's
+    /// `rc.load_balanced_view([0, 2])`): the scheduler picks among them by its scheme, and
+    /// retries stay among them. `Targets::All` is the unrestricted view. The engines must be
+    /// registered now; a task whose engines have all gone fails as `ImpossibleDependency`.
+    pub fn load_balanced_view_on(
+        &self,
+        targets: impl Into<Targets>,
+    ) -> Result<LoadBalancedView, ClusterError> {
+        let mut wanted = match targets.into() {
+            Targets::All => return Ok(self.load_balanced_view()),
+            Targets::One(id) => vec![id],
+            Targets::Many(ids) => ids,
+        };
+        if wanted.is_empty() {
+            return Err(ClusterError::Usage(
+                "a load-balanced view needs at least one engine; give engine ids, or none for all engines".into(),
+            ));
+        }
+        let ids = self.conn.ids()?;
+        if let Some(bad) = wanted.iter().find(|w| !ids.contains(w)) {
+            return Err(ClusterError::Usage(format!(
+                "no engine {bad}: {}",
+                protocol::ids::describe_ids(&ids)
+            )));
+        }
+        wanted.sort();
+        wanted.dedup();
+        Ok(LoadBalancedView::restricted(self.conn.clone(), wanted))
+    }
+
+    /// Sends a signal to engines (`None`: all of them) through the controller, as IPython
+    /// Parallel's `send_signal`: 2 (SIGINT) interrupts the running task, which fails with
+    /// `KeyboardInterrupt`; 15 (SIGTERM) stops the engine cleanly; 9 (SIGKILL) makes it exit
+    /// at once. Other numbers are a usage error. Returns the engines signalled.
+    pub fn send_signal(
+        &self,
+        signal: i64,
+        targets: Option<Vec<EngineId>>,
+    ) -> Result<Vec<EngineId>, ClusterError> {
+        let signal = Signal::from_number(signal).map_err(ClusterError::Usage)?;
+        self.conn.signal(signal, targets, None)
+    }
+
+    /// Interrupts (SIGINT) the engines that hold any of `msg_ids` now: the running one of
+    /// these tasks fails with `KeyboardInterrupt` (a task of another call running there is
+    /// interrupted too, as a SIGINT would). Returns the engines signalled (none when the
+    /// tasks have all finished or not reached an engine).
+    pub fn interrupt_tasks(&self, msg_ids: &[MsgId]) -> Result<Vec<EngineId>, ClusterError> {
+        let pending = self.conn.pending_among(msg_ids);
+        if pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.conn.signal(Signal::Interrupt, None, Some(pending))
     }
 
     /// Waits until all `results` are ready; false if `timeout` passed first.

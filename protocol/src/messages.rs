@@ -43,6 +43,8 @@ pub enum ClientRequest {
     AbortRequest(AbortRequest),
     /// Stop engines, and the controller itself when `hub` is set.
     ShutdownRequest(ShutdownRequest),
+    /// Send a signal (interrupt, terminate, kill) to engines, through their control channel.
+    SignalRequest(SignalRequest),
 }
 
 /// Replies of the controller to a [`ClientRequest`], in the same order of variants.
@@ -56,6 +58,7 @@ pub enum ControllerReply {
     FunctionsReply(FunctionsReply),
     AbortReply(AbortReply),
     ShutdownReply(Empty),
+    SignalReply(SignalReply),
     /// The request could not be served; `message` says why.
     ErrorReply(ErrorReply),
 }
@@ -81,6 +84,86 @@ pub struct ShutdownRequest {
     /// Stop the controller too (after its engines).
     #[serde(default)]
     pub hub: bool,
+}
+
+/// Signals an engine understands, by their POSIX numbers (IPython Parallel's
+/// `send_signal` takes the same numbers). Engines may run on other hosts, so the signal
+/// travels as a message and the engine acts on it; no process is signalled.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// SIGINT (2): interrupt the running task, which fails with `KeyboardInterrupt`; the
+    /// engine keeps serving (an idle engine ignores it).
+    Interrupt,
+    /// SIGTERM (15): stop the engine cleanly (queued tasks are answered as aborted).
+    Terminate,
+    /// SIGKILL (9): the engine's process exits at once, answering nothing (with
+    /// `cluster engines --threads`, every engine of that process, as a real SIGKILL would);
+    /// the controller then finds it dead by its heartbeats (its tasks fail or are retried).
+    Kill,
+}
+
+impl Signal {
+    /// The signal of a POSIX number, or a one-line error naming the supported ones.
+    pub fn from_number(n: i64) -> Result<Signal, String> {
+        match n {
+            2 => Ok(Signal::Interrupt),
+            15 => Ok(Signal::Terminate),
+            9 => Ok(Signal::Kill),
+            _ => Err(format!(
+                "signal {n} is not supported: engines take 2 (SIGINT: interrupt the running task), 15 (SIGTERM: stop cleanly) or 9 (SIGKILL: exit at once)"
+            )),
+        }
+    }
+
+    /// The signal of a name (`SIGINT`, `INT`, `sigint`), or `None`.
+    pub fn from_name(name: &str) -> Option<Signal> {
+        let upper = name.to_ascii_uppercase();
+        match upper.strip_prefix("SIG").unwrap_or(&upper) {
+            "INT" => Some(Signal::Interrupt),
+            "TERM" => Some(Signal::Terminate),
+            "KILL" => Some(Signal::Kill),
+            _ => None,
+        }
+    }
+
+    /// Its POSIX number.
+    pub fn number(self) -> i64 {
+        match self {
+            Signal::Interrupt => 2,
+            Signal::Terminate => 15,
+            Signal::Kill => 9,
+        }
+    }
+
+    /// Its name, as `kill -l` spells it with the prefix (`SIGINT`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
+            Signal::Kill => "SIGKILL",
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct SignalRequest {
+    /// The signal's POSIX number; the controller refuses those [`Signal`] does not know.
+    pub signal: i64,
+    /// Engines to signal; all when absent.
+    #[serde(default)]
+    pub targets: Option<Vec<EngineId>>,
+    /// When present, only the engines (among `targets`) that hold one of these tasks are
+    /// signalled; tasks the controller no longer knows are skipped. This is how a client
+    /// interrupts the engines running one call's tasks without knowing where they run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<Vec<MsgId>>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct SignalReply {
+    /// The engines the signal was sent to, in order.
+    pub engines: Vec<EngineId>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -182,6 +265,11 @@ pub struct TaskMeta {
     /// How many times a load-balanced task is resubmitted when its engine dies.
     #[serde(default)]
     pub retries: u32,
+    /// The engines a load-balanced task may run on (retries included); any engine when
+    /// absent. Engines of the set that are gone are skipped; a task none of whose engines
+    /// is left fails as unroutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<EngineId>>,
     /// What it calls, for the controller's events: a function name, or `<script:HASH>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub func: Option<String>,
@@ -468,6 +556,8 @@ pub enum ControllerToEngine {
     AbortRequest(AbortRequest),
     /// Finish up and exit.
     ShutdownRequest(Empty),
+    /// A signal from a client's `send_signal`, on the control channel.
+    Signal(Signal),
     /// The controller does not know this engine (declared dead, or a restarted controller).
     NotRegistered(Empty),
 }

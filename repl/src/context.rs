@@ -22,6 +22,8 @@ pub struct Context {
     client: RefCell<Client>,
     /// Set by Ctrl-C while code runs; waits and the instruction hook check it.
     interrupt: Arc<AtomicBool>,
+    /// Whether Ctrl-C during a wait also interrupts the engines running the call's tasks.
+    interrupt_engines: Cell<bool>,
     /// Whether to draw progress bars (output is a terminal).
     progress: bool,
     /// Source text of every chunk by chunk name (`=In[3]`), for shipping functions.
@@ -62,6 +64,7 @@ impl Context {
         Context {
             client: RefCell::new(client),
             interrupt: Arc::new(AtomicBool::new(false)),
+            interrupt_engines: Cell::new(true),
             progress,
             sources: RefCell::new(HashMap::new()),
             functions: RefCell::new(Vec::new()),
@@ -105,6 +108,16 @@ impl Context {
     /// Forgets a Ctrl-C pressed before a cell starts.
     pub fn clear_interrupt(&self) {
         self.interrupt.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether Ctrl-C during a wait also interrupts the engines (`rc.interrupt_on_ctrl_c`).
+    pub fn interrupt_engines(&self) -> bool {
+        self.interrupt_engines.get()
+    }
+
+    /// Turns interrupting the engines on Ctrl-C on or off.
+    pub fn set_interrupt_engines(&self, on: bool) {
+        self.interrupt_engines.set(on);
     }
 
     /// Whether waits draw progress bars.

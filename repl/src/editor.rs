@@ -30,10 +30,11 @@ const CLIENT: Members = Members {
         "load_balanced_view",
         "queue_status",
         "reconnect",
+        "send_signal",
         "shutdown",
         "wait",
     ],
-    fields: &["ids"],
+    fields: &["ids", "interrupt_on_ctrl_c"],
 };
 
 const DIRECT_VIEW: Members = Members {

@@ -101,7 +101,9 @@ An AsyncResult: work that was submitted.
 const CLIENT_HELP: &str = "\
 rc: the client of this session's cluster.
   rc.ids, rc[0], rc[-1], rc[{0, 2}]    engine ids; a direct view on one or several engines
-  rc:direct_view([targets]), rc:load_balanced_view()
+  rc:direct_view([targets]), rc:load_balanced_view([targets])   the latter balances among targets
   rc:wait({ar1, ar2}), rc:queue_status([id]), rc:functions(), rc:engines(), rc:shutdown([hub])
   for ar, i in rc:as_completed({ar1, ar2}) do   results in the order they complete
+  rc:send_signal(sig, [targets])       2/\"SIGINT\" interrupts the running task, 15 stops, 9 kills
+  rc.interrupt_on_ctrl_c = false       Ctrl-C during a wait then leaves the engines running
   rc:reconnect()  after the cluster was started again (same profile); a cell does it on its own";

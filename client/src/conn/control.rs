@@ -84,6 +84,27 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Sends a signal to engines (`None`: all of them), or only to those of them holding one
+    /// of `tasks`; the engines it was sent to.
+    pub fn signal(
+        &self,
+        signal: protocol::messages::Signal,
+        targets: Option<Vec<EngineId>>,
+        tasks: Option<Vec<MsgId>>,
+    ) -> Result<Vec<EngineId>, ClusterError> {
+        let req = ClientRequest::SignalRequest(protocol::messages::SignalRequest {
+            signal: signal.number(),
+            targets,
+            tasks,
+        });
+        match self.control(req)? {
+            ControllerReply::SignalReply(r) => Ok(r.engines),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
 fn unexpected(reply: ControllerReply) -> ClusterError {
     ClusterError::Protocol(format!("{reply:?}"))
 }

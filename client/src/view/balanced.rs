@@ -7,7 +7,7 @@ use crate::conn::Conn;
 use crate::error::ClusterError;
 use crate::result::{AsyncResult, Post, Shape};
 use protocol::messages::{FuncRef, QueueStatus, TaskMeta, TaskRequest};
-use protocol::Value;
+use protocol::{EngineId, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +24,8 @@ pub struct LoadBalancedView {
     chunksize: usize,
     /// Whether iterating a map's result follows item order (false: completion order).
     ordered: bool,
+    /// The engines its tasks may run on (sorted, no repeats); any engine when `None`.
+    allowed: Option<Vec<EngineId>>,
     outstanding: Outstanding,
 }
 
@@ -35,8 +37,22 @@ impl LoadBalancedView {
             chunksize: 1,
             ordered: true,
             block: true,
+            allowed: None,
             outstanding: Outstanding::default(),
         }
+    }
+
+    /// A view whose tasks run only on `allowed` (sorted, no repeats, not empty).
+    pub(crate) fn restricted(conn: Arc<Conn>, allowed: Vec<EngineId>) -> LoadBalancedView {
+        LoadBalancedView {
+            allowed: Some(allowed),
+            ..LoadBalancedView::new(conn)
+        }
+    }
+
+    /// The engines this view's tasks may run on; `None` for any engine.
+    pub fn allowed(&self) -> Option<&[EngineId]> {
+        self.allowed.as_deref()
     }
 
     /// Sets whether a front end's plain `apply`/`map` waits (default true).
@@ -55,7 +71,8 @@ impl LoadBalancedView {
         self.block
     }
 
-    /// How many times a task is resubmitted elsewhere if its engine dies (default 0).
+    /// How many times a task is resubmitted elsewhere if its engine dies (default 0); a
+    /// restricted view's retries stay within its engines.
     pub fn retries(mut self, n: u32) -> LoadBalancedView {
         self.retries = n;
         self
@@ -110,6 +127,7 @@ impl LoadBalancedView {
             target: None,
             retries: self.retries,
             func: None,
+            allowed: self.allowed.clone(),
         }
     }
 

@@ -101,6 +101,7 @@ impl DirectView {
                 target: Some(*t),
                 retries: 0,
                 func: None,
+                allowed: None,
             };
             batch.submit(&meta, &req, buffers)?;
         }

@@ -6,7 +6,7 @@ use protocol::events::EventKind;
 use protocol::messages::{
     AbortReply, AbortRequest, ClientRequest, ConnectReply, ControllerReply, ControllerToEngine,
     EngineQueue, EnginesReply, ErrorKind, ErrorReply, FunctionInfo, FunctionsReply, IdsReply,
-    QueueStatus, QueueStatusRequest, ShutdownRequest, TaskMeta,
+    QueueStatus, QueueStatusRequest, ShutdownRequest, SignalReply, TaskMeta,
 };
 use protocol::wire::{control_ident, Received};
 use protocol::{EngineId, Header, MsgId};
@@ -62,6 +62,10 @@ impl State {
             assigned_at: None,
             raw: None,
             failed_on: Vec::new(),
+            allowed: match meta.target {
+                Some(_) => None,
+                None => meta.allowed.map(Vec::into_boxed_slice),
+            },
         });
         if self.shutdown_since.is_some() {
             let err = failure(
@@ -95,6 +99,13 @@ impl State {
                 });
             }
             None => {
+                if let Some(allowed) = &task.allowed {
+                    if !allowed.iter().any(|id| self.engines.contains_key(id)) {
+                        let err = self.impossible(allowed);
+                        self.end_task(&task, err, comm);
+                        return;
+                    }
+                }
                 task.raw = Some(msg.raw);
                 self.unassigned.push_back(task.header.msg_id.clone());
                 self.queued += 1;
@@ -150,6 +161,10 @@ impl State {
             ClientRequest::AbortRequest(AbortRequest { msg_ids }) => {
                 ControllerReply::AbortReply(self.abort(msg_ids, comm))
             }
+            ClientRequest::SignalRequest(req) => match self.signal(req, comm) {
+                Ok(engines) => ControllerReply::SignalReply(SignalReply { engines }),
+                Err(message) => ControllerReply::ErrorReply(ErrorReply { message }),
+            },
             ClientRequest::ShutdownRequest(ShutdownRequest { targets, hub }) => {
                 let targets = targets.unwrap_or_else(|| self.engine_ids());
                 if let Some(bad) = targets.iter().find(|t| !self.engines.contains_key(t)) {

@@ -18,6 +18,7 @@ mod dispatch;
 mod engine;
 mod engines;
 mod schedule;
+mod signal;
 
 pub use dispatch::peer_name;
 pub use engine::{Engine, MAX_PREFETCH, PREFETCH_BUDGET};
@@ -80,6 +81,17 @@ struct Task {
     raw: Option<RawParts>,
     /// Engines it failed on (a retried failure avoids them while others can take it).
     failed_on: Vec<EngineId>,
+    /// The engines a load-balanced task may run on; any when `None` (no cost then).
+    allowed: Option<Box<[EngineId]>>,
+}
+
+/// Load-balanced tasks of one allowed set that waited for room when the scheduler reached
+/// them, oldest first: they wait here, out of the shared queue, so that tasks for other
+/// engines behind them are not held up.
+#[derive(Debug)]
+struct Parked {
+    allowed: Box<[EngineId]>,
+    queue: VecDeque<MsgId>,
 }
 
 /// Everything the controller knows.
@@ -96,6 +108,8 @@ pub struct State {
     /// here until the scheduler reaches it (it is skipped then), so that an abort costs
     /// O(1) however long the queue; `queued` counts the live ones.
     unassigned: VecDeque<MsgId>,
+    /// Restricted tasks set aside from `unassigned` (see [`Parked`]); `queued` counts them too.
+    parked: Vec<Parked>,
     queued: usize,
     next_seq: u64,
     assignments: u64,
@@ -118,6 +132,7 @@ impl State {
             next_engine: 0,
             tasks: HashMap::new(),
             unassigned: VecDeque::new(),
+            parked: Vec::new(),
             queued: 0,
             next_seq: 0,
             assignments: 0,

@@ -4,19 +4,23 @@
 
 use super::EngineExit;
 use crate::registry::CancelToken;
-use protocol::messages::{ControllerToEngine, Heartbeat, Pong};
+use protocol::messages::{ControllerToEngine, Heartbeat, Pong, Signal};
 use protocol::wire::{recv_frames, Decoder, Encoder};
 use protocol::{EngineId, MsgId};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
-use tracing::warn;
+use tracing::{info, warn};
 
 /// What the executor and the control thread share.
 pub(super) struct Shared {
     pub(super) cancel: Arc<CancelToken>,
     /// The task running now.
     pub(super) current: Mutex<Option<MsgId>>,
+    /// Set with `cancel` when a SIGINT stopped the running task: it then fails as
+    /// `KeyboardInterrupt`, not as aborted. Cleared when the next task starts.
+    pub(super) interrupted: AtomicBool,
     /// Tasks aborted before they started: answered as aborted when they arrive.
     pub(super) aborted: Mutex<AbortedSet>,
     /// Set by the control thread when the engine must stop.
@@ -161,10 +165,33 @@ pub(super) fn control_loop(mut c: ControlCtx) {
                     Ok(ControllerToEngine::NotRegistered(_)) => {
                         c.shared.stop(EngineExit::NotRegistered)
                     }
+                    Ok(ControllerToEngine::Signal(sig)) => signal(&c.shared, c.id, sig),
                     Ok(ControllerToEngine::RegisterReply(_)) => {}
                     Err(e) => warn!(socket = "control", "rejected message: {e}"),
                 }
             }
+        }
+    }
+}
+
+/// Acts on a client's `send_signal`: SIGINT interrupts the running task (an idle engine
+/// ignores it), SIGTERM stops the engine cleanly, SIGKILL ends the process at once.
+fn signal(shared: &Shared, id: EngineId, sig: Signal) {
+    match sig {
+        Signal::Interrupt => {
+            let cur = shared.current.lock().unwrap_or_else(|e| e.into_inner());
+            if cur.is_some() {
+                shared.interrupted.store(true, Ordering::SeqCst);
+                shared.cancel.cancel();
+            }
+        }
+        Signal::Terminate => {
+            info!(engine = %id, "SIGTERM from a client: stopping");
+            shared.stop(EngineExit::Stopped);
+        }
+        Signal::Kill => {
+            warn!(engine = %id, "SIGKILL from a client: exiting at once");
+            std::process::exit(137);
         }
     }
 }

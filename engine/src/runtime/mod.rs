@@ -277,6 +277,7 @@ impl Engine {
         let shared = Arc::new(Shared {
             cancel: Arc::new(CancelToken::new()),
             current: Mutex::new(None),
+            interrupted: std::sync::atomic::AtomicBool::new(false),
             aborted: Mutex::new(AbortedSet::default()),
             exit: Mutex::new(None),
             max_bytes,

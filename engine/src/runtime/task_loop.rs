@@ -16,6 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use tracing::{debug, warn};
 
+/// Error name of a task that a SIGINT interrupted, as in Python.
+const KEYBOARD_INTERRUPT: &str = "KeyboardInterrupt";
+
 /// Receives tasks, runs them one at a time in arrival order, sends each reply. Returns when
 /// `stop` is set or the control thread decides the engine must stop.
 #[allow(clippy::too_many_arguments)]
@@ -113,6 +116,7 @@ fn run_one(
         }
         *cur = Some(msg_id);
         shared.cancel.reset();
+        shared.interrupted.store(false, Ordering::SeqCst);
     }
     let started = Instant::now();
     let buffers = msg.take_buffers();
@@ -126,6 +130,13 @@ fn run_one(
             "the task's arguments nest lists or maps too deeply (a message is read at most 128 levels deep)",
         )),
         Err(e) => Err(Failure::new("ProtocolError", e.to_string())),
+    };
+    let outcome = match outcome {
+        Err(f) if f.is_abort() && shared.interrupted.load(Ordering::SeqCst) => Err(Failure::new(
+            KEYBOARD_INTERRUPT,
+            format!("engine {id} was interrupted (SIGINT) while running the task"),
+        )),
+        other => other,
     };
     drop(buffers);
     ns.tidy();
@@ -176,7 +187,8 @@ fn reply_frames(
             value: v.to_wire(&mut buffers),
         },
         Err(f) => {
-            let kind = if f.is_abort() {
+            // An interrupted task was stopped on purpose, like an aborted one: never retried.
+            let kind = if f.is_abort() || f.ename == KEYBOARD_INTERRUPT {
                 ErrorKind::Aborted
             } else {
                 ErrorKind::Remote

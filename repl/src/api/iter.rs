@@ -34,7 +34,7 @@ pub fn items(lua: &Lua, ar: Rc<AsyncResult>, ordered: bool) -> mlua::Result<mlua
                 }
                 Step::Pending => {
                     if c.take_interrupt() {
-                        return Err(mlua::Error::external(Interrupted));
+                        return Err(mlua::Error::external(super::on_ctrl_c(&c, &ar)));
                     }
                 }
             }
@@ -82,7 +82,9 @@ pub fn as_completed(lua: &Lua, list: &Table) -> mlua::Result<mlua::Function> {
                 Step::Done => return Ok((mlua::Value::Nil, mlua::Value::Nil)),
                 Step::Pending => {
                     if c.take_interrupt() {
-                        return Err(mlua::Error::external(Interrupted));
+                        return Err(mlua::Error::external(Interrupted {
+                            engines: Err(String::new()),
+                        }));
                     }
                 }
             }

@@ -9,6 +9,7 @@
 mod args;
 mod decorate;
 mod flags;
+mod interrupt;
 mod iter;
 mod rc;
 mod result;
@@ -28,10 +29,7 @@ use script::convert::{from_lua, to_lua, BytesMode};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// The user pressed Ctrl-C while waiting.
-#[derive(Debug, thiserror::Error)]
-#[error("KeyboardInterrupt: stopped waiting; the tasks keep running (`ar:abort()` or `%abort` cancels them)")]
-pub struct Interrupted;
+pub use interrupt::{on_ctrl_c, Interrupted};
 
 /// The user pressed Ctrl-C while the cell's own Lua code ran (a local loop): nothing was
 /// sent, so there is nothing to abort.
@@ -86,7 +84,7 @@ pub fn wait(lua: &Lua, ar: &AsyncResult, timeout: Option<Duration>) -> mlua::Res
             if let Some(b) = bar.take() {
                 b.clear();
             }
-            return Err(mlua::Error::external(Interrupted));
+            return Err(mlua::Error::external(interrupt::on_ctrl_c(&c, ar)));
         }
         match &mut bar {
             Some(b) => b.update(ar),

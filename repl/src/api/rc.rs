@@ -7,6 +7,7 @@ use crate::context;
 use crate::display;
 use client::{Client, Targets, Value};
 use mlua::{AnyUserData, Lua, MetaMethod, Table, UserData, UserDataFields, UserDataMethods};
+use protocol::messages::Signal;
 use protocol::EngineId;
 use std::time::{Duration, Instant};
 
@@ -50,6 +51,9 @@ impl UserData for LuaClient {
         fields.add_field_method_get("ids", |lua, this| {
             ids_table(lua, &this.0.ids().map_err(err)?)
         });
+        fields.add_field_function_get("interrupt_on_ctrl_c", |lua, _| {
+            Ok(context::of(lua)?.interrupt_engines())
+        });
     }
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
@@ -64,9 +68,43 @@ impl UserData for LuaClient {
                 ))
             },
         );
-        method(methods, rc, "load_balanced_view", &[], |_, this, ()| {
-            Ok(LuaView::Balanced(this.0.load_balanced_view()))
-        });
+        method(
+            methods,
+            rc,
+            "load_balanced_view",
+            &["[targets]"],
+            |_, this, t: mlua::Value| {
+                let view = this.0.load_balanced_view_on(targets(&this.0, &t)?);
+                Ok(LuaView::Balanced(view.map_err(err)?))
+            },
+        );
+        // `rc:send_signal(2, {0, 1})`: a number or a name (`"SIGINT"`); nil targets: all.
+        method(
+            methods,
+            rc,
+            "send_signal",
+            &["sig", "[targets]"],
+            |lua, this, (sig, t): (mlua::Value, mlua::Value)| {
+                let number = match &sig {
+                    mlua::Value::Integer(n) => *n,
+                    mlua::Value::String(s) => Signal::from_name(&s.to_str()?)
+                        .map(Signal::number)
+                        .ok_or_else(|| usage(format!("unknown signal {:?}: use 2 or \"SIGINT\", 15 or \"SIGTERM\", 9 or \"SIGKILL\"", s.to_string_lossy())))?,
+                    other => {
+                        return Err(usage(format!(
+                            "send_signal takes a signal number or name, not a {}",
+                            other.type_name()
+                        )))
+                    }
+                };
+                let targets = match targets(&this.0, &t)? {
+                    Targets::All => None,
+                    Targets::One(id) => Some(vec![id]),
+                    Targets::Many(ids) => Some(ids),
+                };
+                ids_table(lua, &this.0.send_signal(number, targets).map_err(err)?)
+            },
+        );
         method(
             methods,
             rc,
@@ -150,7 +188,16 @@ impl UserData for LuaClient {
         });
         methods.add_meta_method(
             MetaMethod::NewIndex,
-            |_, _, (key, _): (mlua::Value, mlua::Value)| -> mlua::Result<()> {
+            |lua, _, (key, v): (mlua::Value, mlua::Value)| -> mlua::Result<()> {
+                if let mlua::Value::String(k) = &key {
+                    if k.to_str()? == "interrupt_on_ctrl_c" {
+                        let mlua::Value::Boolean(on) = v else {
+                            return Err(usage("rc.interrupt_on_ctrl_c takes true or false"));
+                        };
+                        context::of(lua)?.set_interrupt_engines(on);
+                        return Ok(());
+                    }
+                }
                 Err(usage(format!(
                     "rc has no field {} to set; rc.ids and rc[0] are read-only",
                     display::repr(&key, 0)

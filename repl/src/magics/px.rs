@@ -205,10 +205,8 @@ pub fn run_on_engines(
                 break;
             }
             if ctx.take_interrupt() {
-                return Err(CellError::Failed(
-                    "KeyboardInterrupt: stopped waiting for %px (the engines keep running)".into(),
-                    None,
-                ));
+                let why = api::on_ctrl_c(&ctx, &ar).to_string();
+                return Err(CellError::Failed(why, None));
             }
         }
     } else {

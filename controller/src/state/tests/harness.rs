@@ -290,14 +290,20 @@ impl H {
             target: target.map(EngineId),
             retries,
             func: Some("noop".into()),
+            allowed: None,
         };
+        self.submit_meta(client, &meta, now)
+    }
+
+    /// Submits a task with the given metadata from `client`. Returns its id.
+    pub fn submit_meta(&mut self, client: &[u8], meta: &TaskMeta, now: Instant) -> MsgId {
         let body = TaskRequest::Apply {
             func: "noop".into(),
             args: vec![],
         };
         let out = self
             .enc
-            .raw(vec![], TASK_REQUEST, None, &meta, &body, vec![]);
+            .raw(vec![], TASK_REQUEST, None, meta, &body, vec![]);
         let msg = self.decode(out.frames);
         let id = msg.header.msg_id.clone();
         self.s

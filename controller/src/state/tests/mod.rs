@@ -1,6 +1,7 @@
 //! Unit tests of the controller's rules: a real encoder and decoder on both sides, no
 //! sockets (see `harness`).
 
+mod allowed;
 mod harness;
 
 use super::*;
