@@ -356,3 +356,22 @@ fn a_restarted_cluster_is_reattached_and_the_session_keeps_its_names() {
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();
 }
+
+#[test]
+fn a_local_of_one_cell_is_there_in_the_next_and_ships_with_a_function() {
+    let env = TestEnv::new();
+    env.start("default", 1, &[]);
+    let mut p = repl(&env);
+    p.exp_string("In [1]: ").unwrap();
+    p.send_line("local fmt = string.format").unwrap();
+    p.exp_string("In [2]: ").unwrap();
+    p.send_line("function show(x) return fmt(\"%05d\", x) end")
+        .unwrap();
+    p.exp_string("In [3]: ").unwrap();
+    p.send_line("show(42), dview:apply_sync(show, 7)[1]")
+        .unwrap();
+    p.exp_string("Out[3]: \"00042\", \"00007\"").unwrap();
+    p.exp_string("In [4]: ").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}

@@ -677,3 +677,45 @@ range(0, 100)
         "cut again when off:\n{after}"
     );
 }
+
+#[test]
+fn top_level_locals_live_for_the_session_and_functions_using_them_ship_exactly() {
+    let env = TestEnv::new();
+    env.start("default", 2, &[]);
+    let script = r#"
+local fmt = string.format
+local function tag(x) return fmt("<%d>", x) end
+local k <const> = 10
+function f(x) return tag(x + k) end
+dview:apply_sync(f, 1)
+dview:execute("k = 100")
+dview:apply_sync(f, 1)
+for i = 1, 2 do local inner = i end
+inner == nil
+local shared = Reference("k")
+function g() return shared + 1 end
+dview:apply_sync(g)
+local v = dview
+function h() return v end
+dview:apply_sync(h)
+"#;
+    let (code, out, err) = repl_stdin(&env, script);
+    assert_ne!(
+        code, 0,
+        "the last cell fails\nstdout:\n{out}\nstderr:\n{err}"
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    // `fmt`, `tag` and `k` were locals of earlier cells: they travel with `f`.
+    assert_eq!(lines[0], r#"{"<11>", "<11>"}"#, "{out}");
+    // A global the engines have is theirs, as in IPython.
+    assert_eq!(lines[1], r#"{"<101>", "<101>"}"#, "{out}");
+    assert_eq!(lines[2], "true", "a local inside a block stays local");
+    assert_eq!(
+        lines[3], "{101, 101}",
+        "a captured Reference resolves on the engines"
+    );
+    assert!(
+        err.contains("reads the global 'v', which holds a userdata") && err.contains("push it"),
+        "stderr:\n{err}"
+    );
+}

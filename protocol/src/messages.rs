@@ -376,6 +376,11 @@ pub struct ScriptFunction {
     /// their own `globals` are empty).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub globals: BTreeMap<String, ScriptFunction>,
+    /// Values of the client's globals it reads (plain values, as wire JSON without
+    /// buffers): used for a name where the engine's namespace has none, so the engine's own
+    /// value wins, as in IPython, and a name only the client has still travels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub defaults: BTreeMap<String, Json>,
     /// Hex SHA-256 of everything above ([`ScriptFunction::content_hash`]): the engine's
     /// compile-cache key.
     pub hash: String,
@@ -392,6 +397,7 @@ impl ScriptFunction {
             upvalues: BTreeMap::new(),
             library: BTreeMap::new(),
             globals: BTreeMap::new(),
+            defaults: BTreeMap::new(),
             hash: String::new(),
         };
         f.rehash();
@@ -403,7 +409,7 @@ impl ScriptFunction {
         use sha2::{Digest, Sha256};
         let globals: BTreeMap<&String, &String> =
             self.globals.iter().map(|(k, g)| (k, &g.hash)).collect();
-        let doc = serde_json::json!([
+        let mut doc = serde_json::json!([
             self.source,
             self.name,
             self.chunk,
@@ -412,6 +418,11 @@ impl ScriptFunction {
             self.library,
             globals
         ]);
+        if !self.defaults.is_empty() {
+            if let serde_json::Value::Array(parts) = &mut doc {
+                parts.push(serde_json::json!(self.defaults));
+            }
+        }
         hex::encode(Sha256::digest(doc.to_string().as_bytes()))
     }
 

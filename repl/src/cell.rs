@@ -103,7 +103,9 @@ impl Cells {
 
     /// Runs a cell; its value is that of the cell if it is an expression, or of its last
     /// statement if that is one (`total = 0; for ... end; 4 * total / n`), as in IPython.
+    /// A top-level `local` of the cell is a session name, there for later cells too.
     pub fn eval(&self, src: &str, chunk: &str) -> mlua::Result<MultiValue> {
+        let src = &script::session_locals(src);
         match returning(&self.lua, src) {
             Some(code) => script::load_text(&self.lua, &code, chunk).into_function(),
             None => script::load_text(&self.lua, src, chunk).into_function(),

@@ -45,6 +45,7 @@ const SIGNATURE: &[u8] = b"\x1bLua\x54\x00";
 
 const OP_MASK: u32 = 0x7f;
 const OP_GETTABUP: u32 = 11;
+const OP_SETTABUP: u32 = 15;
 
 struct Reader<'a> {
     b: &'a [u8],
@@ -213,6 +214,42 @@ impl Proto {
         out
     }
 
+    /// The global names this function and the functions nested in it assign.
+    pub fn global_writes(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        self.collect_writes(&mut out);
+        out
+    }
+
+    fn env_upvalues(&self) -> Vec<u32> {
+        self.upvalue_names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.as_deref() == Some(b"_ENV".as_slice()))
+            .map(|(i, _)| i as u32)
+            .collect()
+    }
+
+    fn collect_writes(&self, out: &mut BTreeSet<String>) {
+        let env = self.env_upvalues();
+        for ins in &self.code {
+            // SETTABUP A B C: UpValue[A][K[B]] := RK(C).
+            if ins & OP_MASK != OP_SETTABUP {
+                continue;
+            }
+            let a = (ins >> 7) & 0xff;
+            let b = (ins >> 16) & 0xff;
+            if env.contains(&a) {
+                if let Some(Constant::Str(s)) = self.constants.get(b as usize) {
+                    out.insert(String::from_utf8_lossy(s).into_owned());
+                }
+            }
+        }
+        for p in &self.protos {
+            p.collect_writes(out);
+        }
+    }
+
     fn collect_reads(&self, out: &mut BTreeSet<String>) {
         let env: Vec<u32> = self
             .upvalue_names
@@ -260,6 +297,18 @@ mod tests {
         let p = Proto::parse(&f.dump(false)).unwrap();
         let reads: Vec<String> = p.global_reads().into_iter().collect();
         assert_eq!(reads, vec!["helper", "map", "other", "t"]);
+    }
+
+    #[test]
+    fn global_writes_include_nested_functions() {
+        let lua = Lua::new();
+        let f = func(
+            &lua,
+            "local k return function(x) count = count + 1 k = x return function() last = x end end",
+        );
+        let p = Proto::parse(&f.dump(false)).unwrap();
+        let writes: Vec<String> = p.global_writes().into_iter().collect();
+        assert_eq!(writes, vec!["count", "last"]);
     }
 
     #[test]

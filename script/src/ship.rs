@@ -17,7 +17,6 @@ use crate::convert::{from_lua, ConvertError};
 use crate::lex::{self, Kind, Token};
 use mlua::{Function, Lua, LuaOptions, StdLib, Table};
 use protocol::messages::ScriptFunction;
-use protocol::Value;
 use std::collections::BTreeMap;
 use std::ffi::c_void;
 
@@ -38,6 +37,12 @@ pub enum ShipError {
     Ambiguous { what: String, place: String },
     #[error("{what} captures '{name}', which {why}; such a value cannot be sent to engines (push plain values to the engines, or pass them as arguments)")]
     Upvalue {
+        what: String,
+        name: String,
+        why: String,
+    },
+    #[error("{what} reads the global '{name}', which {why}; it cannot be sent with the function (push it to the engines, or pass it as an argument)")]
+    Global {
         what: String,
         name: String,
         why: String,
@@ -124,13 +129,16 @@ pub fn ship(
             continue;
         }
         seen.insert(need.name.clone(), (ptr, need.by.clone()));
-        let (g, more) = s
-            .extract(&need.func, Some(&need.name))
-            .map_err(|e| ShipError::Needed {
-                what: need.by.clone(),
-                name: need.name.clone(),
-                source: Box::new(e),
-            })?;
+        let (mut g, more) =
+            s.extract(&need.func, Some(&need.name))
+                .map_err(|e| ShipError::Needed {
+                    what: need.by.clone(),
+                    name: need.name.clone(),
+                    source: Box::new(e),
+                })?;
+        // The functions it brings run with its globals: their defaults are its own.
+        root.defaults.extend(std::mem::take(&mut g.defaults));
+        g.rehash();
         globals.insert(need.name, g);
         queue.extend(more);
     }
@@ -221,6 +229,24 @@ fn upvalues(lua: &Lua, f: &Function) -> mlua::Result<Vec<(String, mlua::Value)>>
         }
     }
     Ok(out)
+}
+
+/// A captured or global value as the JSON it travels as, or why it cannot travel.
+fn travelling_value(v: &mlua::Value) -> Result<serde_json::Value, String> {
+    let v = from_lua(v).map_err(|e| match e {
+        ConvertError::Unsupported("userdata") => {
+            "holds a userdata (a view, a client or another object of this process)".to_string()
+        }
+        ConvertError::Unsupported("coroutine") => "holds a coroutine".to_string(),
+        ConvertError::Unsupported(k) => format!("holds a table with a {k} in it"),
+        other => format!("holds a value that cannot be converted ({other})"),
+    })?;
+    let mut buffers = Vec::new();
+    let json = v.to_wire(&mut buffers);
+    if !buffers.is_empty() {
+        return Err("holds binary data (a string that is not UTF-8)".to_string());
+    }
+    Ok(json)
 }
 
 /// A `function` keyword of the source that may be the definition looked for.
@@ -408,39 +434,55 @@ impl Shipper<'_> {
                     }
                 }
                 other => {
-                    let v = from_lua(&other).map_err(|e| match e {
-                        ConvertError::Unsupported("userdata") => bad(
-                            "holds a userdata (a view, a client or another object of this process)",
-                        ),
-                        ConvertError::Unsupported("coroutine") => bad("holds a coroutine"),
-                        ConvertError::Unsupported(k) => {
-                            bad(&format!("holds a table with a {k} in it"))
-                        }
-                        other => bad(&format!("holds a value that cannot be converted ({other})")),
-                    })?;
-                    let mut buffers = Vec::new();
-                    let json = v.to_wire(&mut buffers);
-                    if !buffers.is_empty() {
-                        return Err(bad("holds binary data (a string that is not UTF-8)"));
-                    }
-                    debug_assert!(!matches!(v, Value::Bytes(_)));
+                    let json = travelling_value(&other).map_err(|why| bad(why.as_str()))?;
                     out.upvalues.insert(name, json);
                 }
             }
         }
-        // Global functions it reads, defined in Lua by the user, ship with it; other globals
-        // (data, the standard library, built-ins) are looked up on the engine.
+        // Global functions it reads, defined in Lua by the user, ship with it; global values
+        // it reads (but does not assign) ship as defaults, for an engine that lacks them;
+        // the standard library and names this session lacks are looked up on the engine.
         if let Some(env) = env {
             let proto = Proto::parse(&f.dump(false))
                 .map_err(|e| lua_err(mlua::Error::runtime(e.to_string())))?;
+            let writes = proto.global_writes();
             for name in proto.global_reads() {
-                if let Ok(mlua::Value::Function(g)) = env.raw_get::<mlua::Value>(name.as_str()) {
-                    if g.info().what != "C" {
-                        needs.push(Need {
-                            name,
-                            func: g,
-                            by: what.clone(),
-                        });
+                if out.upvalues.contains_key(&name)
+                    || out.library.contains_key(&name)
+                    || out.defaults.contains_key(&name)
+                    || LIBRARY_TABLES.contains(&name.as_str())
+                    || name == "_G"
+                {
+                    continue;
+                }
+                let value = env
+                    .raw_get::<mlua::Value>(name.as_str())
+                    .unwrap_or(mlua::Value::Nil);
+                match value {
+                    mlua::Value::Nil => {}
+                    mlua::Value::Function(g) if g.info().what != "C" => needs.push(Need {
+                        name,
+                        func: g,
+                        by: what.clone(),
+                    }),
+                    // A library function under another name travels by its path; other
+                    // native functions (the session's built-ins) are the engine's own.
+                    mlua::Value::Function(g) => {
+                        if let Some(path) = library_path(self.lua, &g) {
+                            if path != name {
+                                out.library.insert(name, path);
+                            }
+                        }
+                    }
+                    // A name it assigns is state of the engine, not a value to bring.
+                    _ if writes.contains(&name) => {}
+                    other => {
+                        let json = travelling_value(&other).map_err(|why| ShipError::Global {
+                            what: what.clone(),
+                            name: name.clone(),
+                            why,
+                        })?;
+                        out.defaults.insert(name, json);
                     }
                 }
             }
@@ -603,6 +645,41 @@ mod tests {
         let before = sf.hash.clone();
         r.run("function helper(x) return x + 2 end");
         assert_ne!(r.ship_expr("f").unwrap().hash, before);
+    }
+
+    #[test]
+    fn global_values_it_reads_travel_like_captured_ones() {
+        let r = Repl::new();
+        r.run("k = 10\nfmt = string.format\ncount = 0\nfunction f(x) count = count + 1 return fmt('%d', x + k) .. tostring(math.pi) end");
+        let sf = r.ship_expr("f").unwrap();
+        assert_eq!(sf.defaults["k"], serde_json::json!(10));
+        assert_eq!(sf.library["fmt"], "string.format");
+        // The library itself, names it assigns and names this session lacks stay the
+        // engine's.
+        assert!(!sf.defaults.contains_key("count") && !sf.defaults.contains_key("math"));
+        assert!(!sf.library.contains_key("tostring"));
+        struct FakeView;
+        impl mlua::UserData for FakeView {}
+        let view = r.lua.create_userdata(FakeView).unwrap();
+        r.lua.globals().set("dv", view).unwrap();
+        r.lua
+            .globals()
+            .set("shared", crate::Reference("data".into()))
+            .unwrap();
+        r.run("function uses_dv() return dv end\nlocal s = shared\nfunction uses_ref() return s end\nfunction uses_global_ref() return shared end");
+        let e = r.ship_expr("uses_dv").unwrap_err().to_string();
+        assert!(
+            e.contains("reads the global 'dv', which holds a userdata") && e.contains("push it"),
+            "{e}"
+        );
+        // A Reference travels as one: the engine resolves it in its namespace.
+        let sf = r.ship_expr("uses_ref").unwrap();
+        assert_eq!(sf.upvalues["s"], serde_json::json!({"__ref__": "data"}));
+        let sf = r.ship_expr("uses_global_ref").unwrap();
+        assert_eq!(
+            sf.defaults["shared"],
+            serde_json::json!({"__ref__": "data"})
+        );
     }
 
     #[test]

@@ -28,11 +28,16 @@ impl Namespace {
     /// The callable for a shipped function: compiled once per hash, then bound to the
     /// values it captured and the functions it brought.
     pub fn shipped(&mut self, sf: &ScriptFunction) -> Result<mlua::Function, Failure> {
-        let env = if sf.globals.is_empty() {
+        let env = if sf.globals.is_empty() && sf.defaults.is_empty() {
             self.ns.clone()
         } else {
             let env = self.lua.create_table().map_err(|e| self.failure(e, None))?;
-            env.set_metatable(Some(self.overlay.clone()))
+            let meta = if sf.defaults.is_empty() {
+                self.overlay.clone()
+            } else {
+                self.with_defaults(sf)?
+            };
+            env.set_metatable(Some(meta))
                 .map_err(|e| self.failure(e, None))?;
             for (name, g) in &sf.globals {
                 if !lex::is_name(name) {
@@ -45,6 +50,36 @@ impl Namespace {
             env
         };
         self.instantiate(sf, &env)
+    }
+
+    /// The metatable of an environment where a name the namespace lacks reads as the
+    /// client's value shipped with the function (`sf.defaults`).
+    fn with_defaults(&self, sf: &ScriptFunction) -> Result<Table, Failure> {
+        let err = |e| self.failure(e, None);
+        let defaults = self.lua.create_table().map_err(err)?;
+        for (name, json) in &sf.defaults {
+            let v = Value::from_wire(json.clone(), &[])
+                .map_err(|e| malformed(format!("global '{name}': {e}")))?;
+            defaults
+                .raw_set(name.as_str(), self.lua_value(&v, true)?)
+                .map_err(err)?;
+        }
+        let ns = self.ns.clone();
+        let index = self
+            .lua
+            .create_function(move |_, (_env, key): (Table, mlua::Value)| {
+                let v: mlua::Value = ns.get(&key)?;
+                if v.is_nil() {
+                    defaults.raw_get::<mlua::Value>(key)
+                } else {
+                    Ok(v)
+                }
+            })
+            .map_err(err)?;
+        let meta = self.lua.create_table().map_err(err)?;
+        meta.raw_set("__index", index).map_err(err)?;
+        meta.raw_set("__newindex", self.ns.clone()).map_err(err)?;
+        Ok(meta)
     }
 
     pub(super) fn instantiate(
