@@ -196,10 +196,10 @@ fn completion_after_an_object_offers_only_what_it_has() {
     env.start("default", 1, &[]);
     let mut p = repl(&env);
     p.exp_string("In [1]: ").unwrap();
-    // Among all methods, "s" could be scatter, shutdown or successful; a load-balanced
-    // view has only shutdown.
-    send(&mut p, "lview:s\t");
-    p.exp_string("lview:shutdown").unwrap();
+    // Among all methods, "r" could be ready or remote; a load-balanced view has only
+    // remote.
+    send(&mut p, "lview:r\t");
+    p.exp_string("lview:remote").unwrap();
     p.send_control('c').unwrap();
     p.exp_string("In [1]: ").unwrap();
     // A result has only successful; the client only queue_status.
