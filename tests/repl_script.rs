@@ -451,7 +451,7 @@ fn unknown_fields_of_views_results_and_rc_are_one_line_errors() {
     let env = TestEnv::new();
     env.start("default", 1, &[]);
     for (script, expected) in [
-        ("lview.foo = 1\n", "stdin, line 1: lview has no field \"foo\" to set; settings are flags: lview:set_flags({...}) (help(lview) lists them)"),
+        ("lview.foo = 1\n", "stdin, line 1: lview has no field \"foo\" to set; set flags with lview:set_flags({...}) (help(lview) lists them)"),
         ("x = lview.retires\n", "stdin, line 1: lview has no field \"retires\"; help(lview) lists what it has"),
         ("ar = lview:apply_async(\"noop\")\nar.done = true\n", "stdin, line 2: an AsyncResult has no field \"done\" to set: its fields are read-only"),
         ("rc.ids = {}\n", "stdin, line 1: rc has no field \"ids\" to set; rc.ids and rc[0] are read-only"),

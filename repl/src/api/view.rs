@@ -442,7 +442,7 @@ impl UserData for LuaView {
             MetaMethod::NewIndex,
             |_, this, (key, _): (mlua::Value, mlua::Value)| -> mlua::Result<()> {
                 Err(usage(format!(
-                    "{} has no field {} to set; settings are flags: {}:set_flags({{...}}) (help({}) lists them)",
+                    "{} has no field {} to set; set flags with {}:set_flags({{...}}) (help({}) lists them)",
                     this.kind(),
                     display::repr(&key, 0),
                     this.kind(),
