@@ -74,7 +74,7 @@ const BALANCED_VIEW: Members = Members {
 };
 
 const RESULT: Members = Members {
-    methods: &["abort", "get", "ready", "successful", "wait"],
+    methods: &["abort", "get", "outcomes", "ready", "successful", "wait"],
     fields: &["elapsed", "engine_ids", "msg_ids", "progress", "stdout"],
 };
 

@@ -84,6 +84,7 @@ const RESULT_HELP: &str = "\
 An AsyncResult: work that was submitted.
   ar:get([timeout])        the value (waits); ar:wait([timeout]) waits, true once done
   ar:ready(), ar:successful(), ar:abort()
+  ar[i], ar:outcomes()      the i-th value (or its error); {ok=, value=|error=} per item
   ar.progress, #ar          items done and items in all (a map's items)
   ar.elapsed, ar.engine_ids, ar.msg_ids, ar.stdout";
 

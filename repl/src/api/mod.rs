@@ -6,6 +6,8 @@
 //! The state the bindings share with the session (client, Ctrl-C flag, cell sources, printed
 //! output) belongs to `context`; they reach it through `context::of`.
 
+mod error;
+mod outcomes;
 mod result;
 
 pub use result::LuaResult;
@@ -610,6 +612,7 @@ pub fn install(lua: &Lua, ctx: &Rc<Context>) -> mlua::Result<()> {
     let g = lua.globals();
     let client = ctx.client().clone();
     ctx.attach(lua);
+    error::install(lua)?;
     g.set("rc", LuaClient(client.clone()))?;
     g.set(
         "dview",

@@ -50,9 +50,15 @@ impl UserData for LuaResult {
         methods.add_method("ready", |_, this, ()| Ok(this.0.ready()));
         methods.add_method("successful", |_, this, ()| Ok(this.0.successful()));
         methods.add_method("abort", |_, this, ()| this.0.abort().map_err(err));
+        methods.add_method("outcomes", |lua, this, ()| {
+            super::outcomes::outcomes(lua, &this.0)
+        });
         methods.add_meta_method(
             MetaMethod::Index,
-            |_, _, key: mlua::Value| -> mlua::Result<()> {
+            |lua, this, key: mlua::Value| -> mlua::Result<mlua::Value> {
+                if let mlua::Value::Integer(i) = key {
+                    return super::outcomes::item(lua, &this.0, i);
+                }
                 Err(usage(format!(
                     "an AsyncResult has no field {}; help(ar) lists what it has",
                     crate::display::repr(&key, 0)
