@@ -154,6 +154,42 @@ mod tests {
         );
     }
 
+    fn task(engine: u32, msg: &str) -> client::TaskError {
+        client::TaskError {
+            kind: client::ErrorKind::Remote,
+            ename: "RuntimeError".into(),
+            evalue: msg.into(),
+            traceback: vec![
+                "stack traceback:".into(),
+                "  In[1]:1: in global 'g'".into(),
+                "  In[2]:1: in function <In[2]:1>".into(),
+            ],
+            engine_id: Some(client::EngineId(engine)),
+        }
+    }
+
+    #[test]
+    fn task_errors_print_with_their_frames_and_many_are_capped() {
+        let one = mlua::Error::external(ClusterError::Task(task(1, "In[1]:1: boom")));
+        assert_eq!(
+            report(&one),
+            "[engine 1] RuntimeError: In[1]:1: boom\nTraceback (most recent call first):\n  In[1]:1: in global 'g'\n  In[2]:1: in function <In[2]:1>"
+        );
+        let many =
+            ClusterError::composite((0..1000).map(|i| task(i % 12, &format!("e{i}"))).collect());
+        let many = mlua::Error::external(many);
+        let text = report(&many);
+        assert!(
+            text.ends_with("... and 990 more errors from 12 engines; err.errors has them all"),
+            "{text}"
+        );
+        assert_eq!(
+            text.lines().filter(|l| l.contains("RuntimeError")).count(),
+            SHOWN_GROUPS
+        );
+        assert!(root_message(&many).ends_with("err.errors has them all"));
+    }
+
     #[test]
     fn paths_with_colons_still_give_the_line() {
         assert_eq!(
