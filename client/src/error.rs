@@ -1,9 +1,9 @@
 //! Errors a client user reads. Each variant's text is the one line to show.
 
-use protocol::messages::{ErrorKind, TaskError};
-use protocol::EngineId;
-use std::collections::HashMap;
-use std::fmt;
+use crate::failures::describe;
+pub use crate::failures::{ErrorGroup, Failures};
+use protocol::messages::TaskError;
+use protocol::Value;
 use std::time::Duration;
 
 /// Everything that can go wrong for a client.
@@ -12,9 +12,11 @@ pub enum ClusterError {
     /// One task failed (on its engine, or because its engine died, or it was aborted).
     #[error("{}", describe(.0))]
     Task(TaskError),
-    /// Several tasks failed; identical errors are grouped with the engines that raised them.
-    #[error("{}", describe_groups(.0))]
-    Composite(Vec<ErrorGroup>),
+    /// Several tasks failed; identical errors are grouped with the engines that raised them
+    /// (at most [`crate::failures::SHOWN_GROUPS`] lines, then a count of the rest). The
+    /// [`Failures`] also hold each task's error and the partial results.
+    #[error("{0}")]
+    Composite(Failures),
     #[error("timed out after {:.1} s waiting for results", .0.as_secs_f64())]
     Timeout(Duration),
     #[error("lost the controller: {0}")]
@@ -103,103 +105,67 @@ pub fn profile_exit_status(e: &profiles::ProfileError) -> ExitStatus {
     }
 }
 
-/// Identical errors from several tasks.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ErrorGroup {
-    pub error: TaskError,
-    /// Engines that raised it (`None` for tasks that never reached one).
-    pub engines: Vec<Option<EngineId>>,
-}
-
 impl ClusterError {
-    /// Groups the failures of a multi-task result.
+    /// Groups the failures of a multi-task result (tasks at positions 0, 1, ...).
     pub fn composite(errors: Vec<TaskError>) -> ClusterError {
-        let mut groups: Vec<ErrorGroup> = Vec::new();
-        // Where each distinct error's group is, so grouping a million failures is linear.
-        let mut index: HashMap<TaskError, usize> = HashMap::new();
-        for mut e in errors {
-            let engine = e.engine_id.take();
-            match index.get(&e) {
-                Some(&at) => groups[at].engines.push(engine),
-                None => {
-                    index.insert(e.clone(), groups.len());
-                    groups.push(ErrorGroup {
-                        error: e,
-                        engines: vec![engine],
-                    });
-                }
-            }
-        }
-        ClusterError::Composite(groups)
+        ClusterError::Composite(Failures::new(errors))
     }
 
-    /// The task errors inside, if this is a task failure.
+    /// The failures of the tasks at `positions` of a multi-task result, with its values
+    /// (a hole where a task failed).
+    pub fn partial(
+        errors: Vec<TaskError>,
+        positions: Vec<usize>,
+        results: Vec<Option<Value>>,
+    ) -> ClusterError {
+        ClusterError::Composite(Failures::with_results(errors, positions, results))
+    }
+
+    /// The task errors inside, each with its engine, one per failed task in task order
+    /// (empty if this is not a task failure).
     pub fn task_errors(&self) -> Vec<&TaskError> {
         match self {
             ClusterError::Task(e) => vec![e],
-            ClusterError::Composite(g) => g.iter().map(|g| &g.error).collect(),
+            ClusterError::Composite(f) => f.errors().iter().collect(),
             _ => vec![],
         }
     }
-}
 
-fn describe(e: &TaskError) -> String {
-    let place = match (e.kind, e.engine_id) {
-        (ErrorKind::Engine, _) | (_, None) => String::new(),
-        (_, Some(id)) => format!("[engine {id}] "),
-    };
-    format!("{place}{}: {}", e.ename, e.evalue)
-}
-
-struct Engines<'a>(&'a [Option<EngineId>]);
-
-impl fmt::Display for Engines<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ids: Vec<String> = self
-            .0
-            .iter()
-            .map(|e| e.map(|i| i.to_string()).unwrap_or_else(|| "-".into()))
-            .collect();
-        if ids.len() == 1 {
-            write!(f, "engine {}", ids[0])
-        } else {
-            write!(f, "engines {}", ids.join(", "))
+    /// The values of the tasks that succeeded when others failed: one entry per task (per
+    /// item for a map across engines), `None` where it failed. `None` for other errors.
+    pub fn partial_results(&self) -> Option<&[Option<Value>]> {
+        match self {
+            ClusterError::Composite(f) => Some(f.results()),
+            _ => None,
         }
     }
-}
 
-fn describe_groups(groups: &[ErrorGroup]) -> String {
-    let lines: Vec<String> = groups
-        .iter()
-        .map(|g| {
-            let n = g.engines.len();
-            let mut distinct = g.engines.clone();
-            distinct.sort();
-            distinct.dedup();
-            // Say how many tasks only when the engine list does not already tell.
-            let times = if n > distinct.len() {
-                format!(" ({n} tasks)")
-            } else {
-                String::new()
-            };
-            if g.engines.iter().all(|e| e.is_none()) {
-                format!("{}: {}{times}", g.error.ename, g.error.evalue)
-            } else {
-                format!(
-                    "[{}] {}: {}{times}",
-                    Engines(&distinct),
-                    g.error.ename,
-                    g.error.evalue
-                )
-            }
-        })
-        .collect();
-    lines.join("\n")
+    /// The error's name, as a program branches on it: the task's own (`ValueError`,
+    /// `TaskAborted`, ...) for one failed task, `CompositeError` for several, and
+    /// `TimeoutError`, `ControllerLost`, `UsageError`, ... for what fails in the client.
+    pub fn ename(&self) -> &str {
+        match self {
+            ClusterError::Task(e) => &e.ename,
+            ClusterError::Composite(_) => "CompositeError",
+            ClusterError::Timeout(_) => "TimeoutError",
+            ClusterError::ControllerLost(_) => "ControllerLost",
+            ClusterError::NoCluster(_) => "NoCluster",
+            ClusterError::ConnectionFile(_) => "ConnectionFileError",
+            ClusterError::AuthRejected(_) => "AuthRejected",
+            ClusterError::Controller(_) => "ControllerError",
+            ClusterError::Usage(_) => "UsageError",
+            ClusterError::Socket(_) => "SocketError",
+            ClusterError::Protocol(_) => "ProtocolError",
+            ClusterError::Thread { .. } => "ThreadError",
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protocol::messages::ErrorKind;
+    use protocol::EngineId;
 
     fn err(engine: u32, msg: &str) -> TaskError {
         TaskError {

@@ -18,12 +18,13 @@ mod client;
 mod conn;
 mod error;
 pub mod events;
+pub mod failures;
 mod report;
 mod result;
 mod view;
 
 pub use client::{Client, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};
-pub use error::{exit_status, profile_exit_status, ClusterError, ErrorGroup, ExitStatus};
+pub use error::{exit_status, profile_exit_status, ClusterError, ErrorGroup, ExitStatus, Failures};
 pub use protocol::alloc::keep_large_buffers;
 pub use protocol::messages::{EngineInfo, ErrorKind, FunctionInfo, QueueStatus, TaskError};
 pub use protocol::{EngineId, MsgId, Value};

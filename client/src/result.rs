@@ -208,6 +208,30 @@ impl AsyncResult {
             .outcomes_of(&self.msg_ids, |f| f.map(|f| f.outcome.clone()))
     }
 
+    /// Each item's outcome, in order, as [`AsyncResult::get`] would lay the values out: one
+    /// per task, or one per item for a map split across engines (the items of a failed
+    /// task all carry its error). `None` for items whose task is still running. This is
+    /// how to read the partial results of a result that failed, as ipyparallel's `ar[i]`.
+    pub fn item_outcomes(&self) -> Vec<Option<Result<Value, TaskError>>> {
+        let per_task = self.outcomes();
+        if self.shape != Shape::Flatten {
+            return per_task
+                .into_iter()
+                .map(|o| o.map(|r| r.map(|v| self.apply_post(v))))
+                .collect();
+        }
+        let mut out = Vec::new();
+        for (i, o) in per_task.into_iter().enumerate() {
+            let count = self.items.as_ref().and_then(|c| c.get(i)).copied();
+            match o.map(|r| r.map(|v| self.apply_post(v))) {
+                Some(Ok(Value::List(items))) => out.extend(items.into_iter().map(|v| Some(Ok(v)))),
+                Some(Ok(other)) => out.push(Some(Ok(other))),
+                other => out.extend(std::iter::repeat_n(other, count.unwrap_or(1))),
+            }
+        }
+        out
+    }
+
     /// Cancels the tasks that have not finished.
     pub fn abort(&self) -> Result<(), ClusterError> {
         let pending = self.conn.pending_among(&self.msg_ids);
@@ -231,10 +255,15 @@ impl AsyncResult {
             .collect::<Result<_, _>>()?;
         let mut values = Vec::with_capacity(finished.len());
         let mut errors = Vec::new();
-        for f in finished {
+        let mut positions = Vec::new();
+        for (i, f) in finished.into_iter().enumerate() {
             match f.outcome {
-                Ok(v) => values.push(self.apply_post(v)),
-                Err(e) => errors.push(e),
+                Ok(v) => values.push(Some(self.apply_post(v))),
+                Err(e) => {
+                    errors.push(e);
+                    positions.push(i);
+                    values.push(None);
+                }
             }
         }
         if let Some(lost) = errors.iter().find(|e| e.ename == CONTROLLER_LOST) {
@@ -244,9 +273,10 @@ impl AsyncResult {
             return Err(if self.shape == Shape::Single {
                 ClusterError::Task(errors.remove(0))
             } else {
-                ClusterError::composite(errors)
+                ClusterError::partial(errors, positions, self.partial(values))
             });
         }
+        let mut values = values.into_iter().flatten().collect::<Vec<_>>();
         Ok(match self.shape {
             Shape::Single => values.pop().unwrap_or(Value::Null),
             Shape::PerTask => Value::List(values),
@@ -261,6 +291,27 @@ impl AsyncResult {
                 Value::List(out)
             }
         })
+    }
+
+    /// The per-task values (a hole for each failed task) laid out as `get` would return
+    /// them: per task, or per item for a map whose tasks carry several items (a failed
+    /// task leaves as many holes as it had items; one if that is unknown).
+    fn partial(&self, values: Vec<Option<Value>>) -> Vec<Option<Value>> {
+        if self.shape != Shape::Flatten {
+            return values;
+        }
+        let mut out = Vec::new();
+        for (i, v) in values.into_iter().enumerate() {
+            match v {
+                Some(Value::List(items)) => out.extend(items.into_iter().map(Some)),
+                Some(other) => out.push(Some(other)),
+                None => {
+                    let n = self.items.as_ref().and_then(|c| c.get(i)).copied();
+                    out.extend(std::iter::repeat_n(None, n.unwrap_or(1)));
+                }
+            }
+        }
+        out
     }
 
     fn apply_post(&self, v: Value) -> Value {

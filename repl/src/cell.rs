@@ -87,7 +87,7 @@ impl Cells {
         let code = errors::cluster_error(e).map(crate::exit_code);
         let msg = match e {
             mlua::Error::SyntaxError { message, .. } => errors::syntax_error(message, src),
-            other => errors::root_message(other),
+            other => errors::report(other),
         };
         CellError::Failed(msg, code)
     }

@@ -145,6 +145,7 @@ pub fn repr(v: &Value, depth: usize) -> String {
         }
         Value::UserData(_) => userdata_text(v),
         Value::Thread(_) => "<coroutine>".into(),
+        Value::Error(e) => crate::errors::root_message(e),
         _ => "<value>".into(),
     }
 }

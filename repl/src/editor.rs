@@ -89,6 +89,7 @@ const RESULT: Members = Members {
         "get",
         "iter",
         "iter_unordered",
+        "outcomes",
         "ready",
         "successful",
         "wait",

@@ -94,6 +94,7 @@ An AsyncResult: work that was submitted.
   ar:ready(), ar:successful(), ar:abort()
   for i, r in ar:iter_unordered() do   items as they finish (ar:iter(): in order); a failed
                                       item raises its error when reached
+  ar[i], ar:outcomes()      the i-th value (or its error); {ok=, value=|error=} per item
   ar.progress, #ar          items done and items in all (a map's items)
   ar.elapsed, ar.engine_ids, ar.msg_ids, ar.stdout";
 

@@ -90,8 +90,9 @@ fn traceback_lines(tb: &str) -> Vec<String> {
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && *l != "stack traceback:")
-        // The boundary where the host called in, and the engine's own wrappers.
-        .filter(|l| *l != "[C]: in ?" && !l.starts_with("engine:"))
+        // Native frames (the host calling in, `error` itself, built-ins) and the engine's
+        // own wrappers: only the user's Lua frames are worth reading.
+        .filter(|l| !l.starts_with("[C]:") && !l.starts_with("engine:"))
         .map(str::to_string)
         .collect();
     if lines.is_empty() {

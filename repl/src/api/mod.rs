@@ -8,9 +8,11 @@
 
 mod args;
 mod decorate;
+mod error;
 mod flags;
 mod interrupt;
 mod iter;
+mod outcomes;
 mod rc;
 mod result;
 mod view;
@@ -195,6 +197,7 @@ pub fn install_client(lua: &Lua, client: &Client) -> mlua::Result<()> {
 pub fn install(lua: &Lua, ctx: &Rc<Context>) -> mlua::Result<()> {
     let g = lua.globals();
     ctx.attach(lua);
+    error::install(lua)?;
     install_client(lua, &ctx.client())?;
     g.set(
         "Reference",

@@ -79,9 +79,15 @@ impl UserData for LuaResult {
         method(methods, ar, "iter", &[], |lua, this, ()| {
             super::iter::items(lua, this.0.clone(), this.0.is_ordered())
         });
+        method(methods, ar, "outcomes", &[], |lua, this, ()| {
+            super::outcomes::outcomes(lua, &this.0)
+        });
         methods.add_meta_method(
             MetaMethod::Index,
-            |_, _, key: mlua::Value| -> mlua::Result<()> {
+            |lua, this, key: mlua::Value| -> mlua::Result<mlua::Value> {
+                if let mlua::Value::Integer(i) = key {
+                    return super::outcomes::item(lua, &this.0, i);
+                }
                 Err(usage(format!(
                     "an AsyncResult has no field {}; help(ar) lists what it has",
                     crate::display::repr(&key, 0)
