@@ -71,8 +71,10 @@ pub fn help(lua: &mlua::Lua, topic: Option<&mlua::Value>) -> mlua::Result<()> {
 const VIEW_HELP: &str = "\
 A view: where and how work runs (dview: every engine; lview: load-balanced).
   apply_sync(f, ...) / apply_async(f, ...)   call f(...) (f: a built-in's name, a Lua function, or Reference)
+  submit(f, ...)                             apply_async under its concurrent.futures name
   map_sync(f, list) / map_async(f, list)     f(item) for every item; results in order
   push({name = value}), pull(name)           the engines' namespace (direct views)
+  dview.a, dview[\"a.b\"], dview.a = v         read (pull) and write (push) the engines' names
   scatter(name, list), gather(name)          split a list across the engines and join it back
   execute(code), names()                     run Lua on the engines; their names and types
   abort([ar or {ar, ...}])                   cancel what the view has outstanding, or only those results
@@ -84,6 +86,8 @@ const RESULT_HELP: &str = "\
 An AsyncResult: work that was submitted.
   ar:get([timeout])        the value (waits); ar:wait([timeout]) waits, true once done
   ar:ready(), ar:successful(), ar:abort()
+  ar:result([timeout]), ar:exception([timeout]), ar:done(), ar:running()
+  ar:cancel(), ar:cancelled(), ar:add_done_callback(function(ar) ... end)
   ar.progress, #ar          items done and items in all (a map's items)
   ar.elapsed, ar.engine_ids, ar.msg_ids, ar.stdout";
 

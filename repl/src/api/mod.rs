@@ -6,8 +6,11 @@
 //! The state the bindings share with the session (client, Ctrl-C flag, cell sources, printed
 //! output) belongs to `context`; they reach it through `context::of`.
 
+mod futures;
+mod references;
 mod result;
 
+pub use futures::run_done_callbacks;
 pub use result::LuaResult;
 
 use crate::context::{self, Context};
@@ -58,8 +61,11 @@ fn func_ref(lua: &Lua, f: &mlua::Value) -> mlua::Result<FuncRef> {
     match f {
         mlua::Value::String(s) => Ok(FuncRef::Name(s.to_str()?.to_string())),
         mlua::Value::Function(func) => crate::ship::ship_function(lua, func),
+        mlua::Value::UserData(ud) if ud.is::<script::Reference>() => {
+            Ok(FuncRef::Name(ud.borrow::<script::Reference>()?.0.clone()))
+        }
         other => Err(usage(format!(
-            "expected a function or a function name, got a {}",
+            "expected a function, a function name or a Reference, got a {}",
             other.type_name()
         ))),
     }
@@ -71,6 +77,7 @@ pub fn wait(lua: &Lua, ar: &AsyncResult, timeout: Option<Duration>) -> mlua::Res
     let start = Instant::now();
     let mut bar: Option<ProgressBar> = None;
     let done = loop {
+        futures::run_done_callbacks(lua);
         let step = Duration::from_millis(50);
         if ar.wait(Some(step)) {
             break true;
@@ -106,6 +113,7 @@ pub fn wait(lua: &Lua, ar: &AsyncResult, timeout: Option<Duration>) -> mlua::Res
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    futures::run_done_callbacks(lua);
     Ok(done)
 }
 
@@ -396,6 +404,13 @@ impl UserData for LuaView {
                 Ok(LuaResult(Rc::new(this.apply_async(lua, &f, &a)?)))
             },
         );
+        // `concurrent.futures`' name for apply_async.
+        methods.add_method(
+            "submit",
+            |lua, this, (f, a): (mlua::Value, Variadic<mlua::Value>)| {
+                Ok(LuaResult(Rc::new(this.apply_async(lua, &f, &a)?)))
+            },
+        );
         methods.add_method(
             "apply_sync",
             |lua, this, (f, a): (mlua::Value, Variadic<mlua::Value>)| {
@@ -558,10 +573,15 @@ impl UserData for LuaView {
             LuaView::Direct(d) => d.shutdown().map_err(err),
             LuaView::Balanced(b) => b.shutdown().map_err(err),
         });
-        // Unknown fields are errors, never a silent nil or a silent no-op.
-        methods.add_meta_method(
+        // On a direct view, other string keys are the engines' names (`dview["a"]`,
+        // `dview.a = 1`); anything else unknown is an error, never a silent nil or no-op.
+        methods.add_meta_function(
             MetaMethod::Index,
-            |_, this, key: mlua::Value| -> mlua::Result<()> {
+            |_, (ud, key): (AnyUserData, mlua::Value)| {
+                let this = ud.borrow::<LuaView>()?.clone();
+                if let (LuaView::Direct(_), mlua::Value::String(name)) = (&this, &key) {
+                    return references::read(&ud, &name.to_str()?);
+                }
                 Err(usage(format!(
                     "{} has no field {}; help({}) lists what it has",
                     this.kind(),
@@ -570,9 +590,13 @@ impl UserData for LuaView {
                 )))
             },
         );
-        methods.add_meta_method(
+        methods.add_meta_function(
             MetaMethod::NewIndex,
-            |_, this, (key, _): (mlua::Value, mlua::Value)| -> mlua::Result<()> {
+            |lua, (ud, key, v): (AnyUserData, mlua::Value, mlua::Value)| -> mlua::Result<()> {
+                let this = ud.borrow::<LuaView>()?.clone();
+                if let (LuaView::Direct(_), mlua::Value::String(name)) = (&this, &key) {
+                    return references::write(lua, &ud, &name.to_str()?, v);
+                }
                 Err(usage(format!(
                     "{} has no field {} to set; the one setting is lview.retries = N",
                     this.kind(),

@@ -1,6 +1,6 @@
 //! `ar`: an `AsyncResult` in Lua: its fields (`progress`, `elapsed`, `engine_ids`,
-//! `msg_ids`, `stdout`), its methods (`get`, `wait`, `ready`, `successful`, `abort`), `#ar`
-//! and how it prints.
+//! `msg_ids`, `stdout`), its methods (`get`, `wait`, `ready`, `successful`, `abort`, and
+//! the futures vocabulary of `futures`), `#ar` and how it prints.
 
 use super::{err, lua_value, remember_output, usage, wait};
 use client::{AsyncResult, ClusterError};
@@ -50,6 +50,7 @@ impl UserData for LuaResult {
         methods.add_method("ready", |_, this, ()| Ok(this.0.ready()));
         methods.add_method("successful", |_, this, ()| Ok(this.0.successful()));
         methods.add_method("abort", |_, this, ()| this.0.abort().map_err(err));
+        super::futures::add_methods(methods);
         methods.add_meta_method(
             MetaMethod::Index,
             |_, _, key: mlua::Value| -> mlua::Result<()> {
