@@ -52,7 +52,6 @@ const DIRECT_VIEW: Members = Members {
         "queue_status",
         "scatter",
         "shutdown",
-        "submit",
         "wait",
     ],
     fields: &["targets"],
@@ -69,27 +68,13 @@ const BALANCED_VIEW: Members = Members {
         "map_sync",
         "queue_status",
         "shutdown",
-        "submit",
         "wait",
     ],
     fields: &["retries"],
 };
 
 const RESULT: Members = Members {
-    methods: &[
-        "abort",
-        "add_done_callback",
-        "cancel",
-        "cancelled",
-        "done",
-        "exception",
-        "get",
-        "ready",
-        "result",
-        "running",
-        "successful",
-        "wait",
-    ],
+    methods: &["abort", "get", "ready", "successful", "wait"],
     fields: &["elapsed", "engine_ids", "msg_ids", "progress", "stdout"],
 };
 
