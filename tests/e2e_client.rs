@@ -286,3 +286,86 @@ fn a_100_mb_binary_value_round_trips_intact() {
     // Engine 0 never saw it.
     assert!(rc.direct_view(0u32).unwrap().pull("blob").is_err());
 }
+
+#[test]
+fn futures_vocabulary_result_exception_cancel_and_done_callbacks() {
+    use std::sync::mpsc;
+    let env = TestEnv::new();
+    env.start("default", 2, &[]);
+    let rc = connect(&env);
+    let lview = rc.load_balanced_view();
+    let long = Some(Duration::from_secs(60));
+
+    let ar = lview.submit("echo", vec![Value::Int(7)]).unwrap();
+    assert_eq!(ar.result(long).unwrap(), Value::Int(7));
+    assert!(ar.done() && !ar.running() && !ar.cancelled());
+    assert!(ar.exception(long).unwrap().is_none());
+    assert!(
+        !ar.cancel().unwrap(),
+        "a finished result cannot be cancelled"
+    );
+
+    let bad = lview.submit("no_such_function", vec![]).unwrap();
+    match bad.exception(long).unwrap() {
+        Some(ClusterError::Task(e)) => assert_eq!(e.ename, "NameError", "{e:?}"),
+        other => panic!("expected a task error, got {other:?}"),
+    }
+    assert!(bad.result(long).is_err());
+
+    // A timeout is an error of the wait, not of the task.
+    let slow = lview.submit("sleep", vec![Value::Float(60.0)]).unwrap();
+    assert!(slow.running());
+    assert!(matches!(
+        slow.result(Some(Duration::from_millis(200))),
+        Err(ClusterError::Timeout(_))
+    ));
+    assert!(matches!(
+        slow.exception(Some(Duration::from_millis(10))),
+        Err(ClusterError::Timeout(_))
+    ));
+    // A callback added before the end runs on its own thread once the result is done,
+    // here because it is cancelled: it then sees the aborted task.
+    let (tx, rx) = mpsc::channel();
+    slow.add_done_callback(move |ar| {
+        let _ = tx.send((ar.cancelled(), ar.result(None)));
+    })
+    .unwrap();
+    assert!(slow.cancel().unwrap());
+    assert!(slow.cancelled() && slow.done() && !slow.running());
+    let (cancelled, outcome) = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    assert!(cancelled);
+    match outcome {
+        Err(ClusterError::Task(e)) => assert_eq!(e.ename, "TaskAborted", "{e:?}"),
+        other => panic!("expected the aborted task's error, got {other:?}"),
+    }
+
+    // The result may be dropped before it is done: the callback still gets its value.
+    let (tx, rx) = mpsc::channel();
+    let short = lview
+        .submit("echo", vec![Value::Str("kept".into())])
+        .unwrap();
+    short
+        .add_done_callback(move |ar| {
+            let _ = tx.send(ar.result(None).ok());
+        })
+        .unwrap();
+    drop(short);
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(60)).unwrap(),
+        Some(Value::Str("kept".into()))
+    );
+
+    // On a result already done, the callback runs at once on this thread; a panic in it
+    // is caught and reported, and the client goes on working.
+    let (tx, rx) = mpsc::channel();
+    ar.add_done_callback(move |ar| {
+        let _ = tx.send(ar.result(None).ok());
+    })
+    .unwrap();
+    assert_eq!(rx.try_recv().unwrap(), Some(Value::Int(7)));
+    ar.add_done_callback(|_| panic!("a callback that panics"))
+        .unwrap();
+    let dview = rc.direct_view(Targets::All).unwrap();
+    let both = dview.submit("echo", vec![Value::Int(1)]).unwrap();
+    assert_eq!(both.result(long).unwrap(), ints(&[1, 1]));
+}

@@ -719,3 +719,117 @@ dview:apply_sync(h)
         "stderr:\n{err}"
     );
 }
+
+#[test]
+fn futures_vocabulary_submit_result_exception_cancel_and_done_callbacks() {
+    let env = TestEnv::new();
+    env.start("default", 2, &[]);
+    let script = r#"
+ar = lview:submit("echo", 7)
+ar:result(60)
+{ar:done(), ar:running(), ar:cancelled(), ar:exception(60) == nil, ar:cancel()}
+bad = lview:submit("no_such_function")
+tostring(bad:exception(60)):match("NameError") ~= nil
+ok, e = pcall(bad.result, bad, 60); ok
+slow = lview:submit("sleep", 60)
+ok, e = pcall(slow.result, slow, 0.2); {ok, tostring(e):match("timed out") ~= nil}
+seen = {}
+slow:add_done_callback(function(a) seen[#seen + 1] = "slow cancelled: " .. tostring(a:cancelled()) end)
+{slow:running(), slow:cancel(), slow:cancelled(), slow:done()}
+seen
+quick = dview:submit("echo", 5)
+quick:add_done_callback(function(a) seen[#seen + 1] = a:result() end)
+quick:wait()
+seen[2]
+quick:add_done_callback(function(a) seen[#seen + 1] = "at once" end); seen[3]
+late = lview:submit("sleep", 0.2); late:add_done_callback(function(a) print("late is done") end)
+while not late:done() do end
+"next cell"
+failing = lview:submit("echo", 1); failing:add_done_callback(function(a) error("boom") end)
+failing:wait()
+"still working"
+"#;
+    let (code, out, err) = repl_stdin(&env, script);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "7",
+            "{true, false, false, true, false}",
+            "true",
+            "false",
+            "{false, true}",
+            "{true, true, true, true}",
+            "{\"slow cancelled: true\"}",
+            "true",
+            "{5, 5}",
+            "\"at once\"",
+            "late is done",
+            "\"next cell\"",
+            "true",
+            "\"still working\"",
+        ],
+        "stderr:\n{err}"
+    );
+    assert_eq!(err.trim(), "error in done callback: stdin:22: boom");
+}
+
+#[test]
+fn references_name_engine_functions_and_paths_and_dview_keys_are_engine_names() {
+    let env = TestEnv::new();
+    env.start("default", 2, &[]);
+    let script = r#"
+dview:execute("function triple(x) return 3 * x end; g = {10, 20}; a = {b = 'bee'}; lib = {f = function(x) return x + 100 end}")
+dview:apply(Reference("triple"), 5)
+lview:map(Reference("triple"), {1, 2, 3})
+dview:apply("echo", Reference("g[2]"))
+rc[0]:apply(Reference("lib.f"), 1)
+dview["a.b"]
+dview.foo = 42
+dview.foo
+dview["bar"] = {x = 1}
+dview:pull("bar")
+dview.targets
+"#;
+    let (code, out, err) = repl_stdin(&env, script);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "{15, 15}",
+            "{3, 6, 9}",
+            "{20, 20}",
+            "101",
+            "{\"bee\", \"bee\"}",
+            "{42, 42}",
+            "{{x = 1}, {x = 1}}",
+            "{0, 1}",
+        ],
+        "stderr:\n{err}"
+    );
+    for (script, expected) in [
+        ("dview:apply(Reference(\"nosuch\"), 1)\n", "NameError"),
+        (
+            "dview:apply(\"echo\", Reference(\"g + 1\"))\n",
+            "ValueError: 'g + 1' is not a name or a path",
+        ),
+        (
+            "dview:execute(\"k = 4\")\nrc[0]:apply(Reference(\"k.x\"))\n",
+            "TypeError: 'k.x': k is an int, not a table",
+        ),
+        (
+            "x = dview.nosuch\n",
+            "NameError: name 'nosuch' is not defined on this engine",
+        ),
+        (
+            "dview[\"a.b\"] = 1\n",
+            "dview[\"a.b\"] = ... sets a name, and \"a.b\" is not one",
+        ),
+    ] {
+        let (code, out, err) = repl_stdin(&env, script);
+        assert_ne!(code, 0, "{script}: {out}");
+        assert!(err.contains(expected), "{script}: {err}");
+    }
+}

@@ -8,8 +8,11 @@ use crate::conn::{Conn, Finished, GroupId, CONTROLLER_LOST};
 use crate::error::ClusterError;
 use protocol::messages::TaskError;
 use protocol::{EngineId, MsgId, Value};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod futures;
 
 /// How the values of a result's tasks combine into the value `get` returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +52,10 @@ pub struct AsyncResult {
     items: Option<Vec<usize>>,
     /// Whether [`AsyncResult::iter`] follows item order (false: completion order).
     ordered: bool,
+    /// Set once `cancel` aborted the tasks before they finished (shared with clones).
+    cancelled: Arc<AtomicBool>,
+    /// Forgets the tasks' outcomes when the last handle on them goes (see `futures`).
+    _release: Arc<futures::Release>,
 }
 
 impl AsyncResult {
@@ -60,15 +67,21 @@ impl AsyncResult {
         post: Post,
     ) -> AsyncResult {
         AsyncResult {
-            conn,
-            group,
-            msg_ids,
             targets,
             shape,
             post,
             submitted: Instant::now(),
             items: None,
             ordered: true,
+            cancelled: Arc::default(),
+            _release: Arc::new(futures::Release {
+                conn: conn.clone(),
+                group,
+                msg_ids: msg_ids.clone(),
+            }),
+            conn,
+            group,
+            msg_ids,
         }
     }
 
@@ -320,12 +333,6 @@ impl AsyncResult {
             (Post::Discard, _) => Value::Null,
             (_, v) => v,
         }
-    }
-}
-
-impl Drop for AsyncResult {
-    fn drop(&mut self) {
-        self.conn.release(self.group, &self.msg_ids);
     }
 }
 

@@ -35,6 +35,9 @@ fn callee(func: FuncRef, ns: &mut Namespace, registry: &Registry) -> Result<Call
     match func {
         FuncRef::Script(sf) => ns.shipped(&sf).map(Callee::Lua),
         FuncRef::Name(name) => {
+            if crate::namespace::is_path(&name) && registry.get(&name).is_none() {
+                return ns.path_function(&name).map(Callee::Lua);
+            }
             if let Some(f) = ns.function(&name) {
                 return Ok(Callee::Lua(f));
             }

@@ -72,6 +72,7 @@ pub fn help(lua: &mlua::Lua, topic: Option<&mlua::Value>) -> mlua::Result<()> {
 const VIEW_HELP: &str = "\
 A view: where and how work runs (dview: every engine; lview: load-balanced).
   apply_sync(f, ...) / apply_async(f, ...)   call f(...) (f: a built-in's name, a Lua function, or Reference)
+  submit(f, ...)                             apply_async under its concurrent.futures name
   map_sync(f, list, ...) / map_async(f, list, ...)   f(item) for every item, f(a, b) over several
                                              lists (the shortest ends it); results in order
   map(f, list, ...), apply(f, ...)           wait, or return the result if the block flag is false
@@ -81,6 +82,7 @@ A view: where and how work runs (dview: every engine; lview: load-balanced).
                                              the engines; its :map(...) is element-wise
   remote(f)                                  a callable running f(...) on the view
   push({name = value}), pull(name)           the engines' namespace (direct views)
+  dview.a, dview[\"a.b\"], dview.a = v         read (pull) and write (push) the engines' names
   scatter(name, list), gather(name)          split a list across the engines and join it back
   execute(code), names()                     run Lua on the engines; their names and types
   abort([ar or {ar, ...}])                   cancel what the view has outstanding, or only those results
@@ -95,6 +97,8 @@ An AsyncResult: work that was submitted.
   for i, r in ar:iter_unordered() do   items as they finish (ar:iter(): in order); a failed
                                       item raises its error when reached
   ar[i], ar:outcomes()      the i-th value (or its error); {ok=, value=|error=} per item
+  ar:result([timeout]), ar:exception([timeout]), ar:done(), ar:running()
+  ar:cancel(), ar:cancelled(), ar:add_done_callback(function(ar) ... end)
   ar.progress, #ar          items done and items in all (a map's items)
   ar.elapsed, ar.engine_ids, ar.msg_ids, ar.stdout";
 

@@ -190,6 +190,7 @@ impl Session {
         } else {
             self.cells.lua_cell(src, chunk)
         };
+        crate::api::run_done_callbacks(self.cells.lua());
         self.cells.flush_outputs();
         result
     }

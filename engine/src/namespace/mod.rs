@@ -2,7 +2,7 @@
 //!
 //! Each engine has one sandboxed Lua 5.4 state, owned by the executor thread. The namespace
 //! is a Lua table: push and pull set and read names in it, `Reference(name)` resolves from
-//! it, and it is the environment (`_ENV`) of code run by `execute` and of shipped
+//! it (a name or a path such as `a.b` or `g[1]`, see `path`), and it is the environment (`_ENV`) of code run by `execute` and of shipped
 //! functions. Reads of a name it lacks fall through (`__index`) to the library table: the
 //! sandbox's standard library with `print` captured per task, and every registered built-in
 //! as a Lua function, so `execute("h = calculate_pi(1000)")` works while `names()` shows only
@@ -20,11 +20,13 @@
 mod binary;
 mod failure;
 mod output;
+mod path;
 mod setup;
 mod shipped;
 mod values;
 
 pub use failure::Failure;
+pub use path::is_path;
 
 use crate::registry::{CancelToken, Registry};
 use failure::{raise, Raised};

@@ -101,3 +101,52 @@ fn output_is_bounded_per_task() {
     );
     assert_eq!(o.take(), "");
 }
+
+#[test]
+fn references_and_pulls_follow_paths_and_say_what_is_missing() {
+    let mut n = ns();
+    n.execute("g = {10, 20, {x = 'deep'}}; a = {b = {['c d'] = 5}}; lib = {f = function(v) return v * 3 end}; k = 4")
+        .unwrap();
+    n.push(vec![("dotted.name".into(), Value::Int(7))]).unwrap();
+    let pull = |n: &Namespace, p: &str| n.pull(&[p.to_string()]);
+    assert_eq!(pull(&n, "g[2]").unwrap(), Value::List(vec![Value::Int(20)]));
+    assert_eq!(
+        pull(&n, "g[3].x").unwrap(),
+        Value::List(vec![Value::Str("deep".into())])
+    );
+    assert_eq!(
+        pull(&n, "a.b[\"c d\"]").unwrap(),
+        Value::List(vec![Value::Int(5)])
+    );
+    // A name pushed with a dot in it is read as written.
+    assert_eq!(
+        pull(&n, "dotted.name").unwrap(),
+        Value::List(vec![Value::Int(7)])
+    );
+    assert_eq!(
+        n.resolve(Value::Ref("a.b".into())).unwrap(),
+        Value::Map([("c d".to_string(), Value::Int(5))].into())
+    );
+    let f = n.path_function("lib.f").unwrap();
+    assert_eq!(n.call(&f, &[Value::Int(2)]).unwrap(), Value::Int(6));
+    for (path, ename, text) in [
+        (
+            "nope.x",
+            "NameError",
+            "name 'nope' is not defined on this engine",
+        ),
+        ("g[9]", "KeyError", "'g[9]': g[9] is not set on this engine"),
+        ("k.x", "TypeError", "'k.x': k is an int, not a table"),
+        (
+            "g + 1",
+            "ValueError",
+            "'g + 1' is not a name or a path: unexpected ' '",
+        ),
+    ] {
+        let e = pull(&n, path).unwrap_err();
+        assert_eq!(e.ename, ename, "{path}: {}", e.evalue);
+        assert!(e.evalue.starts_with(text), "{path}: {}", e.evalue);
+    }
+    let e = n.path_function("a.b").unwrap_err();
+    assert_eq!(e.evalue, "'a.b' on this engine is a map, not a function");
+}

@@ -15,13 +15,9 @@ impl Namespace {
         }
     }
 
-    /// The raw Lua value under a name, for tests and the executor.
+    /// The raw Lua value under a name or path (`a.b`, `g[1]`), for tests and the executor.
     pub(super) fn raw(&self, name: &str) -> Result<mlua::Value, Failure> {
-        match self.ns.raw_get::<mlua::Value>(name) {
-            Ok(mlua::Value::Nil) => Err(undefined(name)),
-            Ok(v) => Ok(v),
-            Err(e) => Err(self.failure(e, None)),
-        }
+        self.lookup(name)
     }
 
     /// Sets names (binary values shared, not copied; references resolved here).
@@ -141,11 +137,27 @@ impl Namespace {
         }
     }
 
-    /// A user function defined in the namespace (by earlier `execute`), if `name` is one.
+    /// A user function defined in the namespace (by earlier `execute` or a push), if
+    /// `name` (or the path `name`, like `lib.f`) is one.
     pub fn function(&self, name: &str) -> Option<mlua::Function> {
-        match self.ns.raw_get::<mlua::Value>(name) {
+        match self.lookup(name) {
             Ok(mlua::Value::Function(f)) => Some(f),
             _ => None,
+        }
+    }
+
+    /// What a function name written as a path (`lib.f`, `handlers[2]`) refers to: the
+    /// function, or why it is not one.
+    pub fn path_function(&self, name: &str) -> Result<mlua::Function, Failure> {
+        match self.lookup(name)? {
+            mlua::Value::Function(f) => Ok(f),
+            other => Err(Failure::new(
+                "TypeError",
+                format!(
+                    "'{name}' on this engine is a {}, not a function",
+                    lua_type(&other)
+                ),
+            )),
         }
     }
 

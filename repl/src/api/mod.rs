@@ -10,13 +10,16 @@ mod args;
 mod decorate;
 mod error;
 mod flags;
+mod futures;
 mod interrupt;
 mod iter;
 mod outcomes;
 mod rc;
+mod references;
 mod result;
 mod view;
 
+pub use futures::run_done_callbacks;
 pub use rc::LuaClient;
 pub use result::LuaResult;
 pub use view::LuaView;
@@ -62,8 +65,11 @@ fn func_ref(lua: &Lua, f: &mlua::Value) -> mlua::Result<FuncRef> {
     match f {
         mlua::Value::String(s) => Ok(FuncRef::Name(s.to_str()?.to_string())),
         mlua::Value::Function(func) => crate::ship::ship_function(lua, func),
+        mlua::Value::UserData(ud) if ud.is::<script::Reference>() => {
+            Ok(FuncRef::Name(ud.borrow::<script::Reference>()?.0.clone()))
+        }
         other => Err(usage(format!(
-            "expected a function or a function name, got a {}",
+            "expected a function, a function name or a Reference, got a {}",
             other.type_name()
         ))),
     }
@@ -75,6 +81,7 @@ pub fn wait(lua: &Lua, ar: &AsyncResult, timeout: Option<Duration>) -> mlua::Res
     let start = Instant::now();
     let mut bar: Option<progress::Bar> = None;
     let done = loop {
+        futures::run_done_callbacks(lua);
         let step = Duration::from_millis(50);
         if ar.wait(Some(step)) {
             break true;
@@ -99,6 +106,7 @@ pub fn wait(lua: &Lua, ar: &AsyncResult, timeout: Option<Duration>) -> mlua::Res
     if let Some(b) = bar {
         b.clear();
     }
+    futures::run_done_callbacks(lua);
     Ok(done)
 }
 

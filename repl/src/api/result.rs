@@ -1,7 +1,7 @@
 //! `ar`: an `AsyncResult` in Lua: its fields (`progress`, `elapsed`, `engine_ids`,
 //! `msg_ids`, `stdout`), its methods (`get`, `wait`, `ready`, `successful`, `abort`, `iter`,
-//! `iter_unordered`), `#ar`
-//! and how it prints.
+//! `iter_unordered`, `outcomes`, and the futures vocabulary of `futures`), `#ar` and how it
+//! prints.
 
 use super::args::method;
 use super::{err, lua_value, remember_output, usage, wait};
@@ -82,6 +82,7 @@ impl UserData for LuaResult {
         method(methods, ar, "outcomes", &[], |lua, this, ()| {
             super::outcomes::outcomes(lua, &this.0)
         });
+        super::futures::add_methods(methods);
         methods.add_meta_method(
             MetaMethod::Index,
             |lua, this, key: mlua::Value| -> mlua::Result<mlua::Value> {

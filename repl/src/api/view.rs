@@ -152,6 +152,16 @@ impl UserData for LuaView {
                 Ok(LuaResult(Rc::new(this.apply_async(lua, &f, &a)?)))
             },
         );
+        // `concurrent.futures`' name for apply_async.
+        method(
+            methods,
+            kind,
+            "submit",
+            &["f", REST],
+            |lua, this, (f, a): (mlua::Value, Variadic<mlua::Value>)| {
+                Ok(LuaResult(Rc::new(this.apply_async(lua, &f, &a)?)))
+            },
+        );
         method(
             methods,
             kind,
@@ -426,10 +436,15 @@ impl UserData for LuaView {
             LuaView::Direct(d) => d.shutdown().map_err(err),
             LuaView::Balanced(b) => b.shutdown().map_err(err),
         });
-        // Unknown fields are errors, never a silent nil or a silent no-op.
-        methods.add_meta_method(
+        // On a direct view, other string keys are the engines' names (`dview["a"]`,
+        // `dview.a = 1`); anything else unknown is an error, never a silent nil or no-op.
+        methods.add_meta_function(
             MetaMethod::Index,
-            |_, this, key: mlua::Value| -> mlua::Result<()> {
+            |_, (ud, key): (AnyUserData, mlua::Value)| {
+                let this = ud.borrow::<LuaView>()?.clone();
+                if let (LuaView::Direct(_), mlua::Value::String(name)) = (&this, &key) {
+                    return super::references::read(&ud, &name.to_str()?);
+                }
                 Err(usage(format!(
                     "{} has no field {}; help({}) lists what it has",
                     this.kind(),
@@ -438,9 +453,13 @@ impl UserData for LuaView {
                 )))
             },
         );
-        methods.add_meta_method(
+        methods.add_meta_function(
             MetaMethod::NewIndex,
-            |_, this, (key, _): (mlua::Value, mlua::Value)| -> mlua::Result<()> {
+            |lua, (ud, key, v): (AnyUserData, mlua::Value, mlua::Value)| -> mlua::Result<()> {
+                let this = ud.borrow::<LuaView>()?.clone();
+                if let (LuaView::Direct(_), mlua::Value::String(name)) = (&this, &key) {
+                    return super::references::write(lua, &ud, &name.to_str()?, v);
+                }
                 Err(usage(format!(
                     "{} has no field {} to set; set flags with {}:set_flags({{...}}) (help({}) lists them)",
                     this.kind(),
