@@ -4,26 +4,6 @@
 mod common;
 
 use common::TestEnv;
-use std::io::Write;
-use std::process::Stdio;
-
-/// Runs `cluster repl` with `script` on its standard input; returns (code, stdout, stderr).
-fn repl_stdin(env: &TestEnv, script: &str) -> (i32, String, String) {
-    let mut child = env
-        .command(&["repl"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn cluster repl");
-    let _ = child.stdin.take().unwrap().write_all(script.as_bytes());
-    let out = child.wait_with_output().expect("repl output");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn a_load_balanced_view_on_some_engines_runs_its_tasks_only_there() {
@@ -40,7 +20,7 @@ v.retries = 2
 v:apply_sync("echo", 7)
 rc:load_balanced_view(5)
 "#;
-    let (code, out, err) = repl_stdin(&env, script);
+    let (code, out, err) = env.repl_stdin(script);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines.first(),
@@ -70,7 +50,7 @@ rc[0]:apply_sync("echo", 5)
 rc:send_signal("SIGINT")
 rc:send_signal(10, {0})
 "#;
-    let (code, out, err) = repl_stdin(&env, script);
+    let (code, out, err) = env.repl_stdin(script);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines.first(),

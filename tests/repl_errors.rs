@@ -4,9 +4,7 @@
 
 mod common;
 
-use common::{TestEnv, BIN};
-use rexpect::session::{spawn_with_options, Options};
-use std::process::Command;
+use common::TestEnv;
 
 const FUNCTIONS: &str = "\
 function g(x) if x == 3 then error('boom at ' .. x) end return x * 2 end
@@ -106,19 +104,7 @@ fn run_shows_the_frames_of_the_users_functions() {
 fn the_repl_shows_frames_with_their_cells() {
     let env = TestEnv::new();
     env.start("default", 2, &[]);
-    let mut cmd = Command::new(BIN);
-    cmd.arg("repl")
-        .env("CLUSTER_DIR", env.root())
-        .env("TERM", "xterm")
-        .env_remove("CLUSTER_PROFILE")
-        .env_remove("RUST_LOG");
-    let mut p = spawn_with_options(
-        cmd,
-        Options::new()
-            .timeout_ms(Some(30_000))
-            .strip_ansi_escape_codes(true),
-    )
-    .expect("spawn the REPL on a pty");
+    let mut p = env.pty_repl();
     p.exp_string("In [1]: ").unwrap();
     p.send_line("function g(x) if x == 3 then error('boom') end return x end")
         .unwrap();

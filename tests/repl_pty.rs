@@ -4,27 +4,8 @@
 
 mod common;
 
-use common::{TestEnv, BIN};
-use rexpect::session::{spawn_with_options, Options, PtySession};
-use std::process::Command;
-
-fn repl(env: &TestEnv) -> PtySession {
-    let mut cmd = Command::new(BIN);
-    cmd.arg("repl")
-        .env("CLUSTER_DIR", env.root())
-        .env("TERM", "xterm")
-        .env_remove("CLUSTER_PROFILE")
-        .env_remove("RUST_LOG");
-    let mut p = spawn_with_options(
-        cmd,
-        Options::new()
-            .timeout_ms(Some(30_000))
-            .strip_ansi_escape_codes(true),
-    )
-    .expect("spawn the REPL on a pty");
-    p.exp_string("Ctrl-D to leave").expect("banner");
-    p
-}
+use common::TestEnv;
+use rexpect::session::PtySession;
 
 /// Types text without a newline (the session buffers writes until a newline otherwise).
 fn send(p: &mut PtySession, text: &str) {
@@ -36,7 +17,7 @@ fn send(p: &mut PtySession, text: &str) {
 fn cells_are_numbered_and_values_printed() {
     let env = TestEnv::new();
     env.start("default", 2, &[]);
-    let mut p = repl(&env);
+    let mut p = env.pty_repl();
     p.exp_string("In [1]: ").unwrap();
     p.send_line("1 + 1").unwrap();
     p.exp_string("Out[1]: 2").unwrap();
@@ -75,7 +56,7 @@ fn cells_are_numbered_and_values_printed() {
 fn tab_completes_methods_magics_and_function_names() {
     let env = TestEnv::new();
     env.start("default", 1, &[]);
-    let mut p = repl(&env);
+    let mut p = env.pty_repl();
     p.exp_string("In [1]: ").unwrap();
     // A view method.
     send(&mut p, "dview:apply_sy\t");
@@ -103,7 +84,7 @@ fn tab_completes_methods_magics_and_function_names() {
 fn ctrl_c_stops_a_wait_but_not_the_session_or_the_task() {
     let env = TestEnv::new();
     env.start("default", 1, &[]);
-    let mut p = repl(&env);
+    let mut p = env.pty_repl();
     p.exp_string("In [1]: ").unwrap();
     // With the setting off, Ctrl-C leaves the engines alone (as before it interrupted them).
     p.send_line("rc.interrupt_on_ctrl_c = false; ar = lview:apply_async(\"sleep\", 30); ar:get()")
@@ -149,7 +130,7 @@ fn ctrl_c_stops_a_wait_but_not_the_session_or_the_task() {
 fn ctrl_c_during_a_wait_interrupts_the_engines_running_the_call() {
     let env = TestEnv::new();
     env.start("default", 2, &[]);
-    let mut p = repl(&env);
+    let mut p = env.pty_repl();
     p.exp_string("In [1]: ").unwrap();
     p.send_line("rc.interrupt_on_ctrl_c").unwrap();
     p.exp_string("Out[1]: true").unwrap();
@@ -183,7 +164,7 @@ fn ctrl_c_during_a_wait_interrupts_the_engines_running_the_call() {
 fn a_long_map_shows_progress_and_history_persists() {
     let env = TestEnv::new();
     env.start("default", 2, &[]);
-    let mut p = repl(&env);
+    let mut p = env.pty_repl();
     p.exp_string("In [1]: ").unwrap();
     p.send_line("r = lview:map_sync(\"sleep\", {0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1}); #r").unwrap();
     p.exp_regex(r"\d+/16 tasks").unwrap();
@@ -200,7 +181,7 @@ fn a_long_map_shows_progress_and_history_persists() {
 fn px_magics_run_code_on_the_engines() {
     let env = TestEnv::new();
     env.start("default", 2, &[]);
-    let mut p = repl(&env);
+    let mut p = env.pty_repl();
     p.exp_string("In [1]: ").unwrap();
     p.send_line("%px print(\"hi\"); n = 6 * 7").unwrap();
     p.exp_string("[stdout:0] hi").unwrap();
@@ -229,7 +210,7 @@ fn px_magics_run_code_on_the_engines() {
 fn completion_after_an_object_offers_only_what_it_has() {
     let env = TestEnv::new();
     env.start("default", 1, &[]);
-    let mut p = repl(&env);
+    let mut p = env.pty_repl();
     p.exp_string("In [1]: ").unwrap();
     // Among all methods, "r" could be ready, reconnect or remote; a load-balanced view has
     // only remote.
@@ -258,7 +239,7 @@ fn completion_after_an_object_offers_only_what_it_has() {
 fn lines_typed_while_a_cell_runs_all_run_in_order() {
     let env = TestEnv::new();
     env.start("default", 1, &[]);
-    let mut p = repl(&env);
+    let mut p = env.pty_repl();
     p.exp_string("In [1]: ").unwrap();
     p.send_line("x = lview:apply_sync(\"sleep\", 2)").unwrap();
     // Typed ahead while the cell waits (and its progress bar draws).
@@ -275,7 +256,7 @@ fn lines_typed_while_a_cell_runs_all_run_in_order() {
 fn a_paste_of_several_lines_in_one_write_runs_every_line() {
     let env = TestEnv::new();
     env.start("default", 1, &[]);
-    let mut p = repl(&env);
+    let mut p = env.pty_repl();
     p.exp_string("In [1]: ").unwrap();
     // One write, no bracketed paste: a statement, a function over three lines, a call.
     send(
@@ -293,7 +274,7 @@ fn a_paste_of_several_lines_in_one_write_runs_every_line() {
 fn errors_inside_time_timeit_and_px_cells_name_the_cell_and_line() {
     let env = TestEnv::new();
     env.start("default", 1, &[]);
-    let mut p = repl(&env);
+    let mut p = env.pty_repl();
     p.exp_string("In [1]: ").unwrap();
     p.send_line("%time error(\"a\" .. \"t\")").unwrap();
     p.exp_string("RuntimeError: In[1], line 1: at").unwrap();
@@ -317,7 +298,7 @@ fn errors_inside_time_timeit_and_px_cells_name_the_cell_and_line() {
 fn error_lines_at_the_prompt_start_with_their_kind() {
     let env = TestEnv::new();
     env.start("default", 1, &[]);
-    let mut p = repl(&env);
+    let mut p = env.pty_repl();
     p.exp_string("In [1]: ").unwrap();
     p.send_line("error(\"no\" .. \"pe\")").unwrap();
     p.exp_string("RuntimeError: In[1], line 1: nope").unwrap();
@@ -333,7 +314,7 @@ fn error_lines_at_the_prompt_start_with_their_kind() {
 fn a_restarted_cluster_is_reattached_and_the_session_keeps_its_names() {
     let env = TestEnv::new();
     env.start("default", 1, &[]);
-    let mut p = repl(&env);
+    let mut p = env.pty_repl();
     p.exp_string("In [1]: ").unwrap();
     p.send_line("x = 41").unwrap();
     p.exp_string("In [2]: ").unwrap();
@@ -361,7 +342,7 @@ fn a_restarted_cluster_is_reattached_and_the_session_keeps_its_names() {
 fn a_local_of_one_cell_is_there_in_the_next_and_ships_with_a_function() {
     let env = TestEnv::new();
     env.start("default", 1, &[]);
-    let mut p = repl(&env);
+    let mut p = env.pty_repl();
     p.exp_string("In [1]: ").unwrap();
     p.send_line("local fmt = string.format").unwrap();
     p.exp_string("In [2]: ").unwrap();

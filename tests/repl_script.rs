@@ -5,27 +5,6 @@
 mod common;
 
 use common::TestEnv;
-use std::io::Write;
-use std::process::Stdio;
-
-/// Runs `cluster repl` with `script` on its standard input; returns (code, stdout, stderr).
-fn repl_stdin(env: &TestEnv, script: &str) -> (i32, String, String) {
-    let mut child = env
-        .command(&["repl"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn cluster repl");
-    // The REPL may exit before reading (no cluster): a broken pipe is fine here.
-    let _ = child.stdin.take().unwrap().write_all(script.as_bytes());
-    let out = child.wait_with_output().expect("repl output");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn a_script_on_stdin_prints_the_values_of_expressions() {
@@ -51,7 +30,7 @@ end
 twice(21)
 3.0
 "#;
-    let (code, out, err) = repl_stdin(&env, script);
+    let (code, out, err) = env.repl_stdin(script);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "{0, 1, 2, 3}");
@@ -86,7 +65,7 @@ function shifted(x) return sq(x) + local_base end
 dview:execute("local_base = 1000")
 lview:map_sync(shifted, {1, 2})
 "#;
-    let (code, out, err) = repl_stdin(&env, script);
+    let (code, out, err) = env.repl_stdin(script);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "{0, 1, 4, 9, 16, 25, 36, 49, 64, 81}");
@@ -156,7 +135,7 @@ print(y * 2)
 %result
 help("calculate_pi")
 "#;
-    let (code, out, err) = repl_stdin(&env, script);
+    let (code, out, err) = env.repl_stdin(script);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     assert!(out.contains("a (list)"), "%who: {out}");
     let engines: Vec<&str> = out.lines().filter(|l| l.contains(" ago")).collect();
@@ -194,7 +173,7 @@ help("calculate_pi")
 #[test]
 fn without_a_cluster_it_says_how_to_start_one() {
     let env = TestEnv::new();
-    let (code, out, err) = repl_stdin(&env, "1 + 1\n");
+    let (code, out, err) = env.repl_stdin("1 + 1\n");
     assert_eq!(code, 3, "stdout:\n{out}\nstderr:\n{err}");
     assert!(
         err.contains("no cluster is running for profile 'default'"),
@@ -211,7 +190,7 @@ fn without_a_cluster_it_says_how_to_start_one() {
 fn remote_errors_from_many_engines_are_shown_once() {
     let env = TestEnv::new();
     env.start("default", 3, &[]);
-    let (code, _out, err) = repl_stdin(&env, "dview:apply_sync('nope')\n");
+    let (code, _out, err) = env.repl_stdin("dview:apply_sync('nope')\n");
     assert_eq!(code, 1, "{err}");
     let lines: Vec<&str> = err.lines().filter(|l| l.contains("NameError")).collect();
     assert_eq!(lines.len(), 1, "{err}");
@@ -240,7 +219,7 @@ rc:queue_status().unassigned
 %pxresult
 rc[-4]
 "#;
-    let (code, out, err) = repl_stdin(&env, script);
+    let (code, out, err) = env.repl_stdin(script);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "6", "stdout:\n{out}\nstderr:\n{err}");
     assert_eq!(lines[1], "\"<DirectView [2]>\"");
@@ -283,7 +262,7 @@ ok = true; for i, v in ipairs(r) do ok = ok and v == 2 * (i - 1) end; ok
 lview.retries = 0
 lview:map_sync(check, range(0, 40))
 "#;
-    let (code, out, err) = repl_stdin(&env, script);
+    let (code, out, err) = env.repl_stdin(script);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[..2], ["true", "40"], "stdout:\n{out}\nstderr:\n{err}");
     assert_ne!(code, 0, "without retries the map fails");
@@ -310,7 +289,7 @@ y = 1
 
 %px --bogus x = 1
 "#;
-    let (code, out, err) = repl_stdin(&env, script);
+    let (code, out, err) = env.repl_stdin(script);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines[0], "[stdout:1] only one",
@@ -353,7 +332,7 @@ lview:abort({a})
 a:wait(10), a:successful(), c:get(10)
 lview:abort(42)
 "#;
-    let (code, out, err) = repl_stdin(&env, script);
+    let (code, out, err) = env.repl_stdin(script);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines,
@@ -380,7 +359,7 @@ lr:wait(10)
 #lr, lr.progress
 tostring(ar)
 "#;
-    let (code, out, err) = repl_stdin(&env, script);
+    let (code, out, err) = env.repl_stdin(script);
     let lines: Vec<&str> = out.lines().collect();
     // (`ar:wait` prints its true.)
     assert_eq!(lines[1], "16, 16, 2", "stdout:\n{out}\nstderr:\n{err}");
@@ -393,7 +372,7 @@ tostring(ar)
 fn timeit_takes_loops_and_repeats_and_needs_code() {
     let env = TestEnv::new();
     env.start("default", 1, &[]);
-    let (code, out, err) = repl_stdin(&env, "%timeit -n 3 -r 2 x = 1\n%timeit\n");
+    let (code, out, err) = env.repl_stdin("%timeit -n 3 -r 2 x = 1\n%timeit\n");
     assert!(
         out.contains("(mean ± std. dev. of 2 runs, 3 loops each)"),
         "stdout:\n{out}\nstderr:\n{err}"
@@ -413,7 +392,7 @@ fn what_engines_print_comes_before_the_cells_value() {
 function shout(x) print("engine says " .. x) return x + 1 end
 lview:apply_sync(shout, 41)
 "#;
-    let (code, out, err) = repl_stdin(&env, script);
+    let (code, out, err) = env.repl_stdin(script);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines, ["[stdout:0] engine says 41", "42"], "stderr:\n{err}");
     assert_eq!(code, 0);
@@ -429,7 +408,7 @@ help(lview:apply_async("noop"))
 help(rc)
 help(5)
 "#;
-    let (code, out, err) = repl_stdin(&env, script);
+    let (code, out, err) = env.repl_stdin(script);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("A view: where and how work runs"), "{out}");
     assert!(
@@ -456,7 +435,7 @@ fn unknown_fields_of_views_results_and_rc_are_one_line_errors() {
         ("ar = lview:apply_async(\"noop\")\nar.done = true\n", "stdin, line 2: an AsyncResult has no field \"done\" to set: its fields are read-only"),
         ("rc.ids = {}\n", "stdin, line 1: rc has no field \"ids\" to set; rc.ids and rc[0] are read-only"),
     ] {
-        let (code, out, err) = repl_stdin(&env, script);
+        let (code, out, err) = env.repl_stdin(script);
         assert_eq!(code, 2, "{script}: {out} {err}");
         assert_eq!(
             err.trim(),
@@ -477,7 +456,7 @@ total = 3; label = "x"; function f() end; xs = {1, 2}
 dview:push({on_engine = 1})
 %who --engines
 "#;
-    let (code, out, err) = repl_stdin(&env, script);
+    let (code, out, err) = env.repl_stdin(script);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines,
@@ -500,7 +479,7 @@ print({1, 2, {a = 3}}, "text", nil, 2.5)
 display(range(0, 100))
 display(range(0, 100), {full = true})
 "#;
-    let (code, out, err) = repl_stdin(&env, script);
+    let (code, out, err) = env.repl_stdin(script);
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "{1, 2, {a = 3}}\ttext\tnil\t2.5");
@@ -642,7 +621,7 @@ dview:apply_sync(function() local t = {} for i = 1, 100 do t[i] = 7 * i end retu
 range(0, 100)
 %pprint loud
 "#;
-    let (code, out, err) = repl_stdin(&env, script);
+    let (code, out, err) = env.repl_stdin(script);
     assert_eq!(
         code, 2,
         "a bad %pprint argument is a usage error\n{out}\n{err}"
@@ -699,7 +678,7 @@ local v = dview
 function h() return v end
 dview:apply_sync(h)
 "#;
-    let (code, out, err) = repl_stdin(&env, script);
+    let (code, out, err) = env.repl_stdin(script);
     assert_ne!(
         code, 0,
         "the last cell fails\nstdout:\n{out}\nstderr:\n{err}"
@@ -749,7 +728,7 @@ failing = lview:submit("echo", 1); failing:add_done_callback(function(a) error("
 failing:wait()
 "still working"
 "#;
-    let (code, out, err) = repl_stdin(&env, script);
+    let (code, out, err) = env.repl_stdin(script);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
@@ -792,7 +771,7 @@ dview["bar"] = {x = 1}
 dview:pull("bar")
 dview.targets
 "#;
-    let (code, out, err) = repl_stdin(&env, script);
+    let (code, out, err) = env.repl_stdin(script);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
@@ -828,7 +807,7 @@ dview.targets
             "dview[\"a.b\"] = ... sets a name, and \"a.b\" is not one",
         ),
     ] {
-        let (code, out, err) = repl_stdin(&env, script);
+        let (code, out, err) = env.repl_stdin(script);
         assert_ne!(code, 0, "{script}: {out}");
         assert!(err.contains(expected), "{script}: {err}");
     }

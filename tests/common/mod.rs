@@ -413,6 +413,47 @@ impl Default for TestEnv {
 }
 
 impl TestEnv {
+    /// Runs `cluster repl` with `script` on its standard input (no terminal); returns (code,
+    /// stdout, stderr).
+    pub fn repl_stdin(&self, script: &str) -> (i32, String, String) {
+        use std::io::Write;
+        let mut child = self
+            .command(&["repl"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn cluster repl");
+        // The REPL may exit before reading (no cluster): a broken pipe is fine here.
+        let _ = child.stdin.take().unwrap().write_all(script.as_bytes());
+        let out = child.wait_with_output().expect("repl output");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `cluster repl` on a real pseudo-terminal, ANSI escapes stripped, 30 s per expectation;
+    /// returns once the banner is out.
+    pub fn pty_repl(&self) -> rexpect::session::PtySession {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("repl")
+            .env("CLUSTER_DIR", self.root())
+            .env("TERM", "xterm")
+            .env_remove("CLUSTER_PROFILE")
+            .env_remove("RUST_LOG");
+        let mut p = rexpect::session::spawn_with_options(
+            cmd,
+            rexpect::session::Options::new()
+                .timeout_ms(Some(30_000))
+                .strip_ansi_escape_codes(true),
+        )
+        .expect("spawn the REPL on a pty");
+        p.exp_string("Ctrl-D to leave").expect("banner");
+        p
+    }
+
     pub fn new() -> TestEnv {
         let dir = tempfile::Builder::new()
             .prefix("cluster-e2e-")
