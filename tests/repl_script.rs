@@ -812,3 +812,31 @@ dview.targets
         assert!(err.contains(expected), "{script}: {err}");
     }
 }
+
+#[test]
+fn tables_mixing_integer_and_string_keys_keep_each_key_type() {
+    let env = TestEnv::new();
+    env.start("default", 1, &[]);
+    let script = r#"
+t = {1, 2, x = 3, [10] = 4, ["5"] = 6}
+function keys(x) local out = {} for k, v in pairs(x) do out[#out + 1] = type(k) .. ":" .. tostring(k) .. "=" .. tostring(v) end table.sort(out) return table.concat(out, " ") end
+dview:push({t = t})
+keys(dview:pull("t")[1])
+keys(lview:apply_sync("echo", t))
+keys(dview:apply_sync(function(u) u.y = #u return u end, t)[1])
+"#;
+    let (code, out, err) = env.repl_stdin(script);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let want = "number:10=4 number:1=1 number:2=2 string:5=6 string:x=3";
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], format!("\"{want}\""), "pushed and pulled:\n{out}");
+    assert_eq!(
+        lines[1],
+        format!("\"{want}\""),
+        "an argument and a result:\n{out}"
+    );
+    assert_eq!(
+        lines[2], "\"number:10=4 number:1=1 number:2=2 string:5=6 string:x=3 string:y=2\"",
+        "read and changed on the engine:\n{out}"
+    );
+}

@@ -32,6 +32,10 @@ fn same(a: &Value, b: &Value) -> bool {
                     .zip(y)
                     .all(|((ka, a), (kb, b))| ka == kb && same(a, b))
         }
+        (Value::Mixed { ints: xi, strs: xs }, Value::Mixed { ints: yi, strs: ys }) => {
+            same(&Value::IntMap(xi.clone()), &Value::IntMap(yi.clone()))
+                && same(&Value::Map(xs.clone()), &Value::Map(ys.clone()))
+        }
         _ => a == b,
     }
 }
@@ -96,13 +100,23 @@ fn value() -> impl Strategy<Value = Value> {
             // Integer keys that are not a list from 1: a gap, zero, negatives, the edges.
             prop::collection::btree_map(
                 prop_oneof![Just(i64::MIN), Just(i64::MAX), -5i64..40],
-                inner,
+                inner.clone(),
                 1..5
             )
             .prop_filter("not a list from 1", |m| {
                 !m.keys().copied().eq(1..=m.len() as i64)
             })
             .prop_map(Value::IntMap),
+            // Integer and string keys in one table (`{1, 2, x = 3, [10] = 4}`).
+            (
+                prop::collection::btree_map(
+                    prop_oneof![Just(i64::MIN), Just(i64::MAX), -5i64..40],
+                    inner.clone(),
+                    1..4
+                ),
+                prop::collection::btree_map(key(), inner, 1..4)
+            )
+                .prop_map(|(ints, strs)| Value::Mixed { ints, strs }),
         ]
     })
 }

@@ -9,6 +9,7 @@
 //! | `{"__float__": "nan"}`       | a float JSON cannot write: `nan`, `inf`, `-inf`      |
 //! | `{"__ref__": "x"}`           | a name in the engine's namespace (IPython's Reference) |
 //! | `{"__imap__": [[10, v], ...]}` | a table keyed by integers that is not a list from 1 |
+//! | `{"__imap__": [[1, v], ["x", w]]}` | a table with integer and string keys (a pair's key is its type) |
 //! | `{"__map__": {...}}`         | a map whose only key happens to be one of these five |
 //!
 //! Integers are exact signed 64-bit values: they never pass through an `f64`. A float always
@@ -42,6 +43,11 @@ pub enum Value {
     /// A table keyed by integers that is not a list from 1 (`{[10] = "ten"}`, a sparse
     /// array such as `{1, nil, 3}`): its keys stay integers.
     IntMap(BTreeMap<i64, Value>),
+    /// A table with both integer and string keys (`{1, 2, x = 3}`): each key keeps its type.
+    Mixed {
+        ints: BTreeMap<i64, Value>,
+        strs: BTreeMap<String, Value>,
+    },
     /// A name in the engine's namespace, replaced by its value when a task runs there.
     Ref(String),
 }
@@ -80,7 +86,7 @@ impl Value {
             Value::Str(_) => "string",
             Value::Bytes(_) => "bytes",
             Value::List(_) => "list",
-            Value::Map(_) | Value::IntMap(_) => "map",
+            Value::Map(_) | Value::IntMap(_) | Value::Mixed { .. } => "map",
             Value::Ref(_) => "reference",
         }
     }
@@ -168,6 +174,22 @@ impl Value {
                         .collect(),
                 ),
             ),
+            Value::Mixed { ints, strs } => {
+                let mut pairs = Vec::with_capacity(ints.len() + strs.len());
+                for (k, v) in ints {
+                    pairs.push(Json::Array(vec![
+                        Json::Number((*k).into()),
+                        v.to_wire(buffers),
+                    ]));
+                }
+                for (k, v) in strs {
+                    pairs.push(Json::Array(vec![
+                        Json::String(k.clone()),
+                        v.to_wire(buffers),
+                    ]));
+                }
+                escape(IMAP_KEY, Json::Array(pairs))
+            }
             Value::Ref(name) => escape(REF_KEY, Json::String(name.clone())),
         }
     }
@@ -253,6 +275,12 @@ impl Value {
                     .map(|(k, v)| (k.to_string(), v.to_display_json()))
                     .collect(),
             ),
+            Value::Mixed { ints, strs } => Json::Object(
+                ints.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_display_json()))
+                    .chain(strs.iter().map(|(k, v)| (k.clone(), v.to_display_json())))
+                    .collect(),
+            ),
             other => other.to_wire(&mut Vec::new()),
         }
     }
@@ -322,6 +350,7 @@ fn unescape(key: String, inner: Json, buffers: &[Bytes]) -> Result<Value, ValueE
                 return Err(bad(&inner));
             };
             let mut map = BTreeMap::new();
+            let mut strs = BTreeMap::new();
             for pair in pairs {
                 let (k, v) = match pair {
                     Json::Array(kv) if kv.len() == 2 => {
@@ -330,10 +359,25 @@ fn unescape(key: String, inner: Json, buffers: &[Bytes]) -> Result<Value, ValueE
                     }
                     other => return Err(bad(&other)),
                 };
-                let key = k.as_i64().ok_or_else(|| bad(&k))?;
-                map.insert(key, Value::from_wire(v, buffers)?);
+                match k {
+                    Json::String(name) => {
+                        strs.insert(name, Value::from_wire(v, buffers)?);
+                    }
+                    k => {
+                        let key = k.as_i64().ok_or_else(|| bad(&k))?;
+                        map.insert(key, Value::from_wire(v, buffers)?);
+                    }
+                }
             }
-            Ok(Value::IntMap(map))
+            // String keys ride here only beside integer ones; a table of string keys alone
+            // is a plain object.
+            match (map.is_empty(), strs.is_empty()) {
+                (_, true) => Ok(Value::IntMap(map)),
+                (false, false) => Ok(Value::Mixed { ints: map, strs }),
+                (true, false) => Err(bad(&Json::Object(
+                    strs.keys().map(|k| (k.clone(), Json::Null)).collect(),
+                ))),
+            }
         }
         _ => {
             let mut map = BTreeMap::new();
@@ -435,6 +479,24 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn mixed_tables_keep_each_key_type_on_the_wire() {
+        let v = Value::Mixed {
+            ints: BTreeMap::from([(1, Value::Int(1)), (10, Value::Int(4))]),
+            strs: BTreeMap::from([
+                ("x".to_string(), Value::Int(3)),
+                ("1".to_string(), Value::Int(5)),
+            ]),
+        };
+        let mut buffers = Vec::new();
+        let wire = v.to_wire(&mut buffers);
+        assert_eq!(
+            wire,
+            serde_json::json!({"__imap__": [[1, 1], [10, 4], ["1", 5], ["x", 3]]})
+        );
+        assert_eq!(Value::from_wire(wire, &buffers).unwrap(), v);
     }
 
     fn round_trip(v: &Value) -> Value {

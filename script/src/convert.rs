@@ -236,6 +236,17 @@ fn inner_to_lua(lua: &Lua, v: &Value, mode: BytesMode, top: bool) -> mlua::Resul
             t.set_metatable(Some(map_metatable(lua)?))?;
             mlua::Value::Table(t)
         }
+        Value::Mixed { ints, strs } => {
+            let t = lua.create_table_with_capacity(0, ints.len() + strs.len())?;
+            for (k, item) in ints {
+                t.raw_set(*k, inner_to_lua(lua, item, mode, false)?)?;
+            }
+            for (k, item) in strs {
+                t.raw_set(k.as_str(), inner_to_lua(lua, item, mode, false)?)?;
+            }
+            t.set_metatable(Some(map_metatable(lua)?))?;
+            mlua::Value::Table(t)
+        }
         Value::Ref(name) => mlua::Value::UserData(lua.create_userdata(Reference(name.clone()))?),
     })
 }
@@ -333,16 +344,25 @@ fn table_from_lua(t: &Table, depth: usize) -> Result<Value, ConvertError> {
         }
         return Ok(Value::IntMap(map));
     }
+    // String keys, and perhaps integer ones beside them: each key keeps its type.
     let mut map = BTreeMap::new();
+    let mut ints = BTreeMap::new();
     for (k, v) in entries {
-        let key = match &k {
-            mlua::Value::String(s) => s.to_string_lossy(),
-            mlua::Value::Integer(i) => i.to_string(),
+        match &k {
+            mlua::Value::String(s) => {
+                map.insert(s.to_string_lossy(), inner_from_lua(&v, depth + 1)?);
+            }
+            mlua::Value::Integer(i) => {
+                ints.insert(*i, inner_from_lua(&v, depth + 1)?);
+            }
             other => return Err(ConvertError::BadKey(type_name(other))),
-        };
-        map.insert(key, inner_from_lua(&v, depth + 1)?);
+        }
     }
-    Ok(Value::Map(map))
+    if ints.is_empty() {
+        Ok(Value::Map(map))
+    } else {
+        Ok(Value::Mixed { ints, strs: map })
+    }
 }
 
 /// The type of a Lua value in the vocabulary of wire values where there is one (`int`,

@@ -70,6 +70,7 @@ pub(super) fn len(x: &Value) -> Result<Value, FnError> {
         Value::List(items) => items.len(),
         Value::Map(map) => map.len(),
         Value::IntMap(map) => map.len(),
+        Value::Mixed { ints, strs } => ints.len() + strs.len(),
         Value::Str(s) => s.chars().count(),
         Value::Bytes(b) => b.len(),
         other => {

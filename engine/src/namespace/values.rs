@@ -93,6 +93,16 @@ impl Namespace {
                     .map(|(k, v)| Ok((k, self.resolve(v)?)))
                     .collect::<Result<_, Failure>>()?,
             ),
+            Value::Mixed { ints, strs } => Value::Mixed {
+                ints: ints
+                    .into_iter()
+                    .map(|(k, v)| Ok((k, self.resolve(v)?)))
+                    .collect::<Result<_, Failure>>()?,
+                strs: strs
+                    .into_iter()
+                    .map(|(k, v)| Ok((k, self.resolve(v)?)))
+                    .collect::<Result<_, Failure>>()?,
+            },
             other => other,
         })
     }
@@ -130,6 +140,17 @@ impl Namespace {
                 let t = new_map(&self.lua).map_err(err)?;
                 for (k, item) in map {
                     t.raw_set(*k, self.lua_value(item, false)?).map_err(err)?;
+                }
+                Ok(mlua::Value::Table(t))
+            }
+            Value::Mixed { ints, strs } => {
+                let t = new_map(&self.lua).map_err(err)?;
+                for (k, item) in ints {
+                    t.raw_set(*k, self.lua_value(item, false)?).map_err(err)?;
+                }
+                for (k, item) in strs {
+                    t.raw_set(k.as_str(), self.lua_value(item, false)?)
+                        .map_err(err)?;
                 }
                 Ok(mlua::Value::Table(t))
             }
@@ -176,6 +197,7 @@ fn has_ref(v: &Value) -> bool {
         Value::List(items) => items.iter().any(has_ref),
         Value::Map(m) => m.values().any(has_ref),
         Value::IntMap(m) => m.values().any(has_ref),
+        Value::Mixed { ints, strs } => ints.values().chain(strs.values()).any(has_ref),
         _ => false,
     }
 }
