@@ -484,10 +484,14 @@ mod tests {
         let v: mlua::Value = load_text(&lua, "return {a = 1, [2] = 'b'}", "=t")
             .eval()
             .unwrap();
-        let mut m = BTreeMap::new();
-        m.insert("a".to_string(), Value::Int(1));
-        m.insert("2".to_string(), Value::from("b"));
-        assert_eq!(from_lua(&v).unwrap(), Value::Map(m));
+        // Each key keeps its type: `2` stays an integer beside the string key.
+        assert_eq!(
+            from_lua(&v).unwrap(),
+            Value::Mixed {
+                ints: BTreeMap::from([(2, Value::from("b"))]),
+                strs: BTreeMap::from([("a".to_string(), Value::Int(1))]),
+            }
+        );
         let v: mlua::Value = load_text(&lua, "return {}", "=t").eval().unwrap();
         assert_eq!(from_lua(&v).unwrap(), Value::List(vec![]));
     }
