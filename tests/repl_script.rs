@@ -840,3 +840,36 @@ keys(dview:apply_sync(function(u) u.y = #u return u end, t)[1])
         "read and changed on the engine:\n{out}"
     );
 }
+
+#[test]
+fn functions_pushed_to_engines_are_defined_there_and_pull_back_as_functions() {
+    let env = TestEnv::new();
+    env.start("default", 2, &[]);
+    let script = r#"
+k = 10
+dview:push({f = function(x) return 2 * x end, g = function(x) return x + k end})
+dview:apply_sync(Reference("f"), 4)
+dview:apply_sync(Reference("g"), 1)
+ar = dview:execute("y = f(3)")
+dview:pull("y")
+fs = dview:pull("f")
+fs[1](5), fs[2](6)
+dview:push({h = fs[1]})
+dview:apply_sync(Reference("h"), 7)
+"#;
+    let (code, out, err) = env.repl_stdin(script);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        ["{8, 8}", "{11, 11}", "{6, 6}", "10, 12", "{14, 14}"],
+        "stderr:\n{err}"
+    );
+    let script = "ar = dview:execute(\"e = function() end\")\ndview:pull(\"e\")\n";
+    let (code, out, err) = env.repl_stdin(script);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("cannot pull 'e': cannot send a function defined on the engine"),
+        "{err}"
+    );
+}

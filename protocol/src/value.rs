@@ -1,6 +1,6 @@
 //! Values that travel between clients and engines: arguments, results, namespace entries.
 //!
-//! On the wire a value is JSON, readable as it is, with four escapes, each an object with
+//! On the wire a value is JSON, readable as it is, with six escapes, each an object with
 //! exactly one reserved key:
 //!
 //! | JSON                         | value                                                |
@@ -10,11 +10,13 @@
 //! | `{"__ref__": "x"}`           | a name in the engine's namespace (IPython's Reference) |
 //! | `{"__imap__": [[10, v], ...]}` | a table keyed by integers that is not a list from 1 |
 //! | `{"__imap__": [[1, v], ["x", w]]}` | a table with integer and string keys (a pair's key is its type) |
-//! | `{"__map__": {...}}`         | a map whose only key happens to be one of these five |
+//! | `{"__func__": {...}}`        | a user function, as its [`ScriptFunction`]            |
+//! | `{"__map__": {...}}`         | a map whose only key happens to be one of these six  |
 //!
 //! Integers are exact signed 64-bit values: they never pass through an `f64`. A float always
 //! keeps its decimal point (`1.0`), so an integer and a float never turn into each other.
 
+use crate::messages::ScriptFunction;
 use bytes::Bytes;
 use serde_json::{Map as JsonMap, Number, Value as Json};
 use std::collections::BTreeMap;
@@ -25,6 +27,7 @@ const FLOAT_KEY: &str = "__float__";
 const REF_KEY: &str = "__ref__";
 const MAP_KEY: &str = "__map__";
 const IMAP_KEY: &str = "__imap__";
+const FUNC_KEY: &str = "__func__";
 
 /// A value in an engine's namespace, an argument, or a result.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -50,6 +53,8 @@ pub enum Value {
     },
     /// A name in the engine's namespace, replaced by its value when a task runs there.
     Ref(String),
+    /// A user function shipped from a client (pushed, or returned by one that was).
+    Function(Box<ScriptFunction>),
 }
 
 /// Why a JSON document is not a valid value.
@@ -88,6 +93,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Map(_) | Value::IntMap(_) | Value::Mixed { .. } => "map",
             Value::Ref(_) => "reference",
+            Value::Function(_) => "function",
         }
     }
 
@@ -191,6 +197,10 @@ impl Value {
                 escape(IMAP_KEY, Json::Array(pairs))
             }
             Value::Ref(name) => escape(REF_KEY, Json::String(name.clone())),
+            Value::Function(f) => escape(
+                FUNC_KEY,
+                serde_json::to_value(f.as_ref()).unwrap_or(Json::Null),
+            ),
         }
     }
 
@@ -287,7 +297,10 @@ impl Value {
 }
 
 fn is_reserved(key: &str) -> bool {
-    matches!(key, BYTES_KEY | FLOAT_KEY | REF_KEY | MAP_KEY | IMAP_KEY)
+    matches!(
+        key,
+        BYTES_KEY | FLOAT_KEY | REF_KEY | MAP_KEY | IMAP_KEY | FUNC_KEY
+    )
 }
 
 fn escape(key: &str, inner: Json) -> Json {
@@ -340,6 +353,9 @@ fn unescape(key: String, inner: Json, buffers: &[Bytes]) -> Result<Value, ValueE
             Json::String(name) => Ok(Value::Ref(name)),
             other => Err(ValueError::BadEscape(format!("{REF_KEY}: {other}"))),
         },
+        FUNC_KEY => serde_json::from_value::<ScriptFunction>(inner.clone())
+            .map(|f| Value::Function(Box::new(f)))
+            .map_err(|e| ValueError::BadEscape(format!("{FUNC_KEY}: {e}"))),
         MAP_KEY => match inner {
             Json::Object(obj) => Ok(Value::Map(decode_map(obj, buffers)?)),
             other => Err(ValueError::BadEscape(format!("{MAP_KEY}: {other}"))),
@@ -546,8 +562,23 @@ mod tests {
     }
 
     #[test]
+    fn functions_travel_as_their_shipped_form() {
+        let f = Value::Function(Box::new(ScriptFunction::new(
+            "function(x) return 2 * x end",
+        )));
+        let wire = f.to_wire(&mut Vec::new());
+        assert!(wire.get("__func__").is_some(), "{wire}");
+        assert_eq!(round_trip(&f), f);
+        assert_eq!(f.type_name(), "function");
+        assert!(matches!(
+            Value::from_wire(serde_json::json!({"__func__": 3}), &[]),
+            Err(ValueError::BadEscape(_))
+        ));
+    }
+
+    #[test]
     fn maps_that_look_like_escapes_are_preserved() {
-        for key in ["__bytes__", "__ref__", "__float__", "__map__"] {
+        for key in ["__bytes__", "__ref__", "__float__", "__map__", "__func__"] {
             let mut m = BTreeMap::new();
             m.insert(key.to_string(), Value::Str("x".into()));
             let v = Value::Map(m);

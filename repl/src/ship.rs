@@ -12,3 +12,19 @@ pub fn ship_function(lua: &mlua::Lua, f: &mlua::Function) -> mlua::Result<FuncRe
         .map(FuncRef::Script)
         .map_err(|e| mlua::Error::external(ClusterError::Usage(e.to_string())))
 }
+
+/// A Lua value as a wire value, with the functions in it shipped (a function pulled from
+/// an engine travels back as what it was shipped as).
+pub fn value_with_functions(lua: &mlua::Lua, v: &mlua::Value) -> mlua::Result<protocol::Value> {
+    let c = context::of(lua)?;
+    let source = |chunk: &str| c.source(chunk);
+    script::from_lua_with(v, &mut |f| {
+        if let Some(sf) = script::funcs::recall(lua, f) {
+            return Ok(Some(sf));
+        }
+        script::ship(lua, f, &source)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    })
+    .map_err(|e| mlua::Error::external(ClusterError::Usage(e.to_string())))
+}

@@ -15,6 +15,7 @@
 
 use bytes::Bytes;
 use mlua::{AnyUserData, LightUserData, Lua, MetaMethod, Table, UserData, UserDataMethods};
+use protocol::messages::ScriptFunction;
 use protocol::Value;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,6 +43,9 @@ pub enum ConvertError {
     BadKey(&'static str),
     #[error("table nested more than {MAX_DEPTH} levels deep (a cycle?)")]
     TooDeep,
+    /// A function that could not be shipped, and why.
+    #[error("{0}")]
+    Function(String),
 }
 
 /// A name in an engine's namespace, resolved where the task runs (IPython's `Reference`).
@@ -248,12 +252,22 @@ fn inner_to_lua(lua: &Lua, v: &Value, mode: BytesMode, top: bool) -> mlua::Resul
             mlua::Value::Table(t)
         }
         Value::Ref(name) => mlua::Value::UserData(lua.create_userdata(Reference(name.clone()))?),
+        Value::Function(sf) => mlua::Value::Function(crate::funcs::load(lua, sf)?),
     })
 }
 
 /// A Lua value as a wire value.
 pub fn from_lua(v: &mlua::Value) -> Result<Value, ConvertError> {
-    inner_from_lua(v, 0)
+    inner_from_lua(v, 0, &mut |_| Ok(None))
+}
+
+/// What a Lua function found in a value travels as: its shipped form, `None` when it cannot
+/// travel (a plain error), or a message saying why not.
+pub type ShipFn<'a> = dyn FnMut(&mlua::Function) -> Result<Option<ScriptFunction>, String> + 'a;
+
+/// A Lua value as a wire value, with functions in it sent as `ship` says.
+pub fn from_lua_with(v: &mlua::Value, ship: &mut ShipFn) -> Result<Value, ConvertError> {
+    inner_from_lua(v, 0, ship)
 }
 
 fn type_name(v: &mlua::Value) -> &'static str {
@@ -271,7 +285,7 @@ fn type_name(v: &mlua::Value) -> &'static str {
     }
 }
 
-fn inner_from_lua(v: &mlua::Value, depth: usize) -> Result<Value, ConvertError> {
+fn inner_from_lua(v: &mlua::Value, depth: usize, ship: &mut ShipFn) -> Result<Value, ConvertError> {
     if depth > MAX_DEPTH {
         return Err(ConvertError::TooDeep);
     }
@@ -297,7 +311,11 @@ fn inner_from_lua(v: &mlua::Value, depth: usize) -> Result<Value, ConvertError> 
                 return Err(ConvertError::Unsupported("userdata"));
             }
         }
-        mlua::Value::Table(t) => table_from_lua(t, depth)?,
+        mlua::Value::Table(t) => table_from_lua(t, depth, ship)?,
+        mlua::Value::Function(f) => match ship(f).map_err(ConvertError::Function)? {
+            Some(sf) => Value::Function(Box::new(sf)),
+            None => return Err(ConvertError::Unsupported("function")),
+        },
         other => return Err(ConvertError::Unsupported(type_name(other))),
     })
 }
@@ -308,7 +326,7 @@ fn is_map(t: &Table) -> bool {
         .is_some_and(|n| n == "map")
 }
 
-fn table_from_lua(t: &Table, depth: usize) -> Result<Value, ConvertError> {
+fn table_from_lua(t: &Table, depth: usize, ship: &mut ShipFn) -> Result<Value, ConvertError> {
     let n = t.raw_len();
     let mut count = 0usize;
     let mut sequence = true;
@@ -325,7 +343,7 @@ fn table_from_lua(t: &Table, depth: usize) -> Result<Value, ConvertError> {
         let mut items = vec![Value::Null; n];
         for (k, v) in entries {
             if let mlua::Value::Integer(i) = k {
-                items[i as usize - 1] = inner_from_lua(&v, depth + 1)?;
+                items[i as usize - 1] = inner_from_lua(&v, depth + 1, ship)?;
             }
         }
         return Ok(Value::List(items));
@@ -339,7 +357,7 @@ fn table_from_lua(t: &Table, depth: usize) -> Result<Value, ConvertError> {
         let mut map = BTreeMap::new();
         for (k, v) in entries {
             if let mlua::Value::Integer(i) = k {
-                map.insert(i, inner_from_lua(&v, depth + 1)?);
+                map.insert(i, inner_from_lua(&v, depth + 1, ship)?);
             }
         }
         return Ok(Value::IntMap(map));
@@ -350,10 +368,10 @@ fn table_from_lua(t: &Table, depth: usize) -> Result<Value, ConvertError> {
     for (k, v) in entries {
         match &k {
             mlua::Value::String(s) => {
-                map.insert(s.to_string_lossy(), inner_from_lua(&v, depth + 1)?);
+                map.insert(s.to_string_lossy(), inner_from_lua(&v, depth + 1, ship)?);
             }
             mlua::Value::Integer(i) => {
-                ints.insert(*i, inner_from_lua(&v, depth + 1)?);
+                ints.insert(*i, inner_from_lua(&v, depth + 1, ship)?);
             }
             other => return Err(ConvertError::BadKey(type_name(other))),
         }

@@ -11,13 +11,14 @@
 
 pub mod bytecode;
 pub mod convert;
+pub mod funcs;
 pub mod lex;
 pub mod persist;
 pub mod sandbox;
 pub mod ship;
 pub mod syntax;
 
-pub use convert::{from_lua, to_lua, BytesMode, ConvertError, LuaBytes, Reference};
+pub use convert::{from_lua, from_lua_with, to_lua, BytesMode, ConvertError, LuaBytes, Reference};
 pub use persist::session_locals;
 pub use sandbox::{load_text, new_state, SandboxOptions};
 pub use ship::{ship, ShipError};

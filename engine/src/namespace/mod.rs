@@ -34,7 +34,7 @@ use mlua::{HookTriggers, Lua, MultiValue, Table, VmState};
 use output::Output;
 use protocol::Value;
 use script::convert::wire_type_name as lua_type;
-use script::convert::{from_lua, BinaryHeld};
+use script::convert::BinaryHeld;
 use shipped::Compiled;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -227,7 +227,7 @@ impl Namespace {
     /// Return values as one wire value: null for none, the value for one, a list for more.
     fn results(&self, out: MultiValue) -> Result<Value, Failure> {
         let convert = |v: &mlua::Value| {
-            from_lua(v).map_err(|e| {
+            self.to_wire(v).map_err(|e| {
                 Failure::new(
                     "TypeError",
                     format!(

@@ -54,16 +54,17 @@ impl Namespace {
 
     /// The metatable of an environment where a name the namespace lacks reads as the
     /// client's value shipped with the function (`sf.defaults`).
-    fn with_defaults(&self, sf: &ScriptFunction) -> Result<Table, Failure> {
-        let err = |e| self.failure(e, None);
-        let defaults = self.lua.create_table().map_err(err)?;
+    fn with_defaults(&mut self, sf: &ScriptFunction) -> Result<Table, Failure> {
+        let defaults = self.lua.create_table().map_err(|e| self.failure(e, None))?;
         for (name, json) in &sf.defaults {
             let v = Value::from_wire(json.clone(), &[])
                 .map_err(|e| malformed(format!("global '{name}': {e}")))?;
+            let lv = self.lua_value(&v, true)?;
             defaults
-                .raw_set(name.as_str(), self.lua_value(&v, true)?)
-                .map_err(err)?;
+                .raw_set(name.as_str(), lv)
+                .map_err(|e| self.failure(e, None))?;
         }
+        let err = |e| self.failure(e, None);
         let ns = self.ns.clone();
         let index = self
             .lua

@@ -3,7 +3,9 @@
 
 use super::{Failure, Namespace};
 use protocol::Value;
-use script::convert::{from_lua, new_map, null, to_lua, wire_type_name as lua_type, BytesMode};
+use script::convert::{
+    from_lua_with, new_map, null, to_lua, wire_type_name as lua_type, BytesMode, ConvertError,
+};
 use std::collections::BTreeMap;
 
 impl Namespace {
@@ -11,7 +13,7 @@ impl Namespace {
     pub fn get(&self, name: &str) -> Option<Value> {
         match self.ns.raw_get::<mlua::Value>(name) {
             Ok(mlua::Value::Nil) | Err(_) => None,
-            Ok(v) => from_lua(&v).ok(),
+            Ok(v) => self.to_wire(&v).ok(),
         }
     }
 
@@ -40,7 +42,7 @@ impl Namespace {
             .iter()
             .map(|n| {
                 let v = self.raw(n)?;
-                from_lua(&v).map_err(|e| {
+                self.to_wire(&v).map_err(|e| {
                     Failure::new(
                         "TypeError",
                         format!("cannot pull '{n}': {e} (it is a {})", lua_type(&v)),
@@ -70,7 +72,7 @@ impl Namespace {
         Ok(match v {
             Value::Ref(name) => {
                 let lv = self.raw(&name)?;
-                from_lua(&lv).map_err(|e| {
+                self.to_wire(&lv).map_err(|e| {
                     Failure::new(
                         "TypeError",
                         format!("Reference('{name}'): {e} (it is a {})", lua_type(&lv)),
@@ -109,53 +111,72 @@ impl Namespace {
 
     /// A wire value as a Lua value, references resolved to the namespace's own values (a
     /// referenced table is the same table, not a copy).
-    pub(super) fn lua_value(&self, v: &Value, top: bool) -> Result<mlua::Value, Failure> {
-        let err = |e| self.failure(e, None);
+    pub(super) fn lua_value(&mut self, v: &Value, top: bool) -> Result<mlua::Value, Failure> {
         if !has_ref(v) {
-            let lv = to_lua(&self.lua, v, BytesMode::UserData).map_err(err)?;
+            let lv =
+                to_lua(&self.lua, v, BytesMode::UserData).map_err(|e| self.failure(e, None))?;
             return Ok(if !top && lv.is_nil() { null() } else { lv });
         }
+        let lua = self.lua.clone();
+        let err = |ns: &Self, e| ns.failure(e, None);
         match v {
             Value::Ref(name) => self.raw(name),
+            Value::Function(sf) => {
+                let f = self.shipped(sf)?;
+                script::funcs::remember(&lua, &f, sf).map_err(|e| err(self, e))?;
+                Ok(mlua::Value::Function(f))
+            }
             Value::List(items) => {
-                let t = self
-                    .lua
+                let t = lua
                     .create_table_with_capacity(items.len(), 0)
-                    .map_err(err)?;
+                    .map_err(|e| err(self, e))?;
                 for (i, item) in items.iter().enumerate() {
-                    t.raw_set(i + 1, self.lua_value(item, false)?)
-                        .map_err(err)?;
+                    let lv = self.lua_value(item, false)?;
+                    t.raw_set(i + 1, lv).map_err(|e| err(self, e))?;
                 }
                 Ok(mlua::Value::Table(t))
             }
             Value::Map(map) => {
-                let t = new_map(&self.lua).map_err(err)?;
+                let t = new_map(&lua).map_err(|e| err(self, e))?;
                 for (k, item) in map {
-                    t.raw_set(k.as_str(), self.lua_value(item, false)?)
-                        .map_err(err)?;
+                    let lv = self.lua_value(item, false)?;
+                    t.raw_set(k.as_str(), lv).map_err(|e| err(self, e))?;
                 }
                 Ok(mlua::Value::Table(t))
             }
             Value::IntMap(map) => {
-                let t = new_map(&self.lua).map_err(err)?;
+                let t = new_map(&lua).map_err(|e| err(self, e))?;
                 for (k, item) in map {
-                    t.raw_set(*k, self.lua_value(item, false)?).map_err(err)?;
+                    let lv = self.lua_value(item, false)?;
+                    t.raw_set(*k, lv).map_err(|e| err(self, e))?;
                 }
                 Ok(mlua::Value::Table(t))
             }
             Value::Mixed { ints, strs } => {
-                let t = new_map(&self.lua).map_err(err)?;
+                let t = new_map(&lua).map_err(|e| err(self, e))?;
                 for (k, item) in ints {
-                    t.raw_set(*k, self.lua_value(item, false)?).map_err(err)?;
+                    let lv = self.lua_value(item, false)?;
+                    t.raw_set(*k, lv).map_err(|e| err(self, e))?;
                 }
                 for (k, item) in strs {
-                    t.raw_set(k.as_str(), self.lua_value(item, false)?)
-                        .map_err(err)?;
+                    let lv = self.lua_value(item, false)?;
+                    t.raw_set(k.as_str(), lv).map_err(|e| err(self, e))?;
                 }
                 Ok(mlua::Value::Table(t))
             }
-            other => to_lua(&self.lua, other, BytesMode::UserData).map_err(err),
+            other => to_lua(&lua, other, BytesMode::UserData).map_err(|e| err(self, e)),
         }
+    }
+
+    /// A Lua value as a wire value; a function travels as its shipped form if it came from
+    /// a client, and cannot travel if it was defined here.
+    pub(super) fn to_wire(&self, v: &mlua::Value) -> Result<Value, ConvertError> {
+        from_lua_with(v, &mut |f| match script::funcs::recall(&self.lua, f) {
+            Some(sf) => Ok(Some(sf)),
+            None => Err("cannot send a function defined on the engine as a value \
+                 (only functions pushed or shipped from a client can travel back)"
+                .to_string()),
+        })
     }
 
     /// A user function defined in the namespace (by earlier `execute` or a push), if
@@ -193,7 +214,7 @@ impl Namespace {
 
 fn has_ref(v: &Value) -> bool {
     match v {
-        Value::Ref(_) => true,
+        Value::Ref(_) | Value::Function(_) => true,
         Value::List(items) => items.iter().any(has_ref),
         Value::Map(m) => m.values().any(has_ref),
         Value::IntMap(m) => m.values().any(has_ref),

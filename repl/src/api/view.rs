@@ -5,7 +5,7 @@
 use super::args::{method, REST};
 use super::decorate::{LuaParallel, LuaRemote};
 use super::rc::{ids_table, queue_status_table};
-use super::{arg_values, err, finish, flags, func_ref, list, lua_value, usage, value, LuaResult};
+use super::{arg_values, err, finish, flags, func_ref, list, lua_value, usage, LuaResult};
 use crate::context;
 use crate::display;
 use client::{AsyncResult, DirectView, LoadBalancedView, Value};
@@ -299,8 +299,8 @@ impl UserData for LuaView {
             kind,
             "push",
             &["namespace"],
-            |_, this, t: mlua::Value| {
-                let ns = match value(&t)? {
+            |lua, this, t: mlua::Value| {
+                let ns = match crate::ship::value_with_functions(lua, &t)? {
                     Value::Map(m) => m,
                     Value::List(l) if l.is_empty() => BTreeMap::new(),
                     other => {
