@@ -74,14 +74,15 @@ pub fn load(lua: &Lua, sf: &ScriptFunction) -> mlua::Result<Function> {
     Ok(f)
 }
 
-/// Compiles `local _ENV, <names> = ... return <source>` and calls it with `env` and the
-/// captured values.
-fn bind(lua: &Lua, sf: &ScriptFunction, env: &Table) -> mlua::Result<Function> {
-    let bad = |what: String| mlua::Error::runtime(format!("malformed shipped function: {what}"));
+/// The text that builds a shipped function and the chunk name to compile it under:
+/// `local _ENV, <names> = ... return <source>`, padded so the source starts on its original
+/// line of its original chunk. The one recipe for the engine and the REPL; `Err` names a
+/// malformed upvalue.
+pub fn factory_source(sf: &ScriptFunction) -> Result<(String, String), String> {
     let mut text = String::from("local _ENV");
     for name in sf.upvalues.keys().chain(sf.library.keys()) {
         if !lex::is_name(name) || name == "_ENV" {
-            return Err(bad(format!("bad upvalue name {name:?}")));
+            return Err(format!("bad upvalue name {name:?}"));
         }
         text.push_str(", ");
         text.push_str(name);
@@ -95,6 +96,14 @@ fn bind(lua: &Lua, sf: &ScriptFunction, env: &Table) -> mlua::Result<Function> {
         (_, Some(n)) => format!("={n}"),
         _ => "=shipped function".to_string(),
     };
+    Ok((text, chunk))
+}
+
+/// Compiles the function's factory ([`factory_source`]) and calls it with `env` and the
+/// captured values.
+fn bind(lua: &Lua, sf: &ScriptFunction, env: &Table) -> mlua::Result<Function> {
+    let (text, chunk) = factory_source(sf)
+        .map_err(|what| mlua::Error::runtime(format!("malformed shipped function: {what}")))?;
     let factory = load_text(lua, &text, &chunk).into_function()?;
     let mut args = MultiValue::new();
     args.push_back(mlua::Value::Table(env.clone()));

@@ -145,26 +145,9 @@ impl Namespace {
         Ok(f)
     }
 
-    /// Compiles `local _ENV, <names> = ... return <source>`, padded so the source starts on
-    /// its original line of its original chunk.
+    /// Compiles the shipped function's factory (`script::funcs::factory_source`).
     pub(super) fn compile(&self, sf: &ScriptFunction) -> Result<mlua::Function, Failure> {
-        let mut text = String::from("local _ENV");
-        for name in sf.upvalues.keys().chain(sf.library.keys()) {
-            if !lex::is_name(name) || name == "_ENV" {
-                return Err(malformed(format!("bad upvalue name {name:?}")));
-            }
-            text.push_str(", ");
-            text.push_str(name);
-        }
-        text.push_str(" = ... return ");
-        let pad = sf.line.saturating_sub(1).min(1_000_000) as usize;
-        text.extend(std::iter::repeat_n('\n', pad));
-        text.push_str(&sf.source);
-        let chunk = match (&sf.chunk, &sf.name) {
-            (Some(c), _) if c.starts_with('=') || c.starts_with('@') => c.clone(),
-            (_, Some(n)) => format!("={n}"),
-            _ => "=shipped function".to_string(),
-        };
+        let (text, chunk) = script::funcs::factory_source(sf).map_err(malformed)?;
         script::load_text(&self.lua, &text, &chunk)
             .into_function()
             .map_err(|e| self.failure(e, Some(&text)))
