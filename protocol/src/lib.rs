@@ -12,6 +12,7 @@ pub mod events;
 pub mod host;
 pub mod ids;
 pub mod messages;
+pub mod shared;
 pub mod value;
 pub mod wire;
 

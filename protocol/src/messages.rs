@@ -45,6 +45,12 @@ pub enum ClientRequest {
     ShutdownRequest(ShutdownRequest),
     /// Send a signal (interrupt, terminate, kill) to engines, through their control channel.
     SignalRequest(SignalRequest),
+    /// Sent by a client's I/O thread every heartbeat period, unanswered: a client that holds
+    /// shared locks or subscriptions and stays silent past the heartbeat deadline is gone,
+    /// and what it held is released.
+    KeepAlive(Empty),
+    /// Sent by a client that closes, unanswered: what it held is released at once.
+    Goodbye(Empty),
 }
 
 /// Replies of the controller to a [`ClientRequest`], in the same order of variants.
@@ -571,6 +577,8 @@ pub enum ControllerToEngine {
     Signal(Signal),
     /// The controller does not know this engine (declared dead, or a restarted controller).
     NotRegistered(Empty),
+    /// A shared event or variable the engine watches changed (on the control channel).
+    Changed(crate::shared::Change),
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -165,6 +165,7 @@ impl State {
                 Ok(engines) => ControllerReply::SignalReply(SignalReply { engines }),
                 Err(message) => ControllerReply::ErrorReply(ErrorReply { message }),
             },
+            ClientRequest::KeepAlive(_) | ClientRequest::Goodbye(_) => return,
             ClientRequest::ShutdownRequest(ShutdownRequest { targets, hub }) => {
                 let targets = targets.unwrap_or_else(|| self.engine_ids());
                 if let Some(bad) = targets.iter().find(|t| !self.engines.contains_key(t)) {

@@ -41,6 +41,9 @@ impl State {
             return;
         }
         match msg.tagged::<ClientRequest>() {
+            // Unanswered: liveness, and a client closing.
+            Ok(ClientRequest::KeepAlive(_)) => {}
+            Ok(ClientRequest::Goodbye(_)) => {}
             Ok(req) => self.client_request(&ident, &msg.header, req, now, comm),
             Err(e) => {
                 warn!(socket = "client", peer = %peer_name(&ident), "rejected message: {e}");

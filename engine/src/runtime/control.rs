@@ -167,6 +167,8 @@ pub(super) fn control_loop(mut c: ControlCtx) {
                     }
                     Ok(ControllerToEngine::Signal(sig)) => signal(&c.shared, c.id, sig),
                     Ok(ControllerToEngine::RegisterReply(_)) => {}
+                    // Watched shared objects: kept by the engine's shared port (not yet).
+                    Ok(ControllerToEngine::Changed(_)) => {}
                     Err(e) => warn!(socket = "control", "rejected message: {e}"),
                 }
             }
