@@ -15,6 +15,7 @@ pub mod funcs;
 pub mod lex;
 pub mod persist;
 pub mod sandbox;
+pub mod shared;
 pub mod ship;
 pub mod syntax;
 
