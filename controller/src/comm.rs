@@ -2,9 +2,11 @@
 //! socket loop and the state's tests alike, so the tests see exactly what the wire sees.
 
 use crate::state::Comm;
+use bytes::Bytes;
 use protocol::messages::{
     ControllerReply, ControllerToEngine, ReplyMeta, TaskError, TaskReply, TASK_REPLY,
 };
+use protocol::shared::{SharedReply, SHARED_REPLY};
 use protocol::wire::{Encoder, RawParts};
 use protocol::Header;
 
@@ -92,5 +94,29 @@ impl<O: Outlet> Comm for Framer<O> {
 
     fn reply(&mut self, client: &[u8], parent: &Header, msg: ControllerReply) {
         self.tagged(Dest::Client, client, Some(parent), &msg);
+    }
+
+    fn shared_reply(
+        &mut self,
+        to_engine: bool,
+        ident: &[u8],
+        parent: &Header,
+        reply: &SharedReply,
+        buffers: Vec<Bytes>,
+    ) {
+        let out = self.enc.raw(
+            vec![zmq::Message::from(ident)],
+            SHARED_REPLY,
+            Some(parent),
+            &serde_json::json!({}),
+            reply,
+            buffers,
+        );
+        let dest = if to_engine {
+            Dest::Engine
+        } else {
+            Dest::Client
+        };
+        self.out.send(dest, out.frames);
     }
 }

@@ -11,6 +11,7 @@ pub mod comm;
 pub mod events;
 pub mod scheduler;
 pub mod server;
+pub mod shared;
 pub mod state;
 
 pub use scheduler::Scheme;

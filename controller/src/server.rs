@@ -258,6 +258,7 @@ impl Controller {
                 StateConfig {
                     heartbeat: cfg.heartbeat,
                     hwm: cfg.hwm,
+                    shared: crate::shared::Limits::default(),
                 },
                 scheduler,
             ),
@@ -357,8 +358,11 @@ fn serve(
             }
             next_ping = now + period;
         }
-        let timeout = next_ping
-            .min(next_check)
+        let mut wake = next_ping.min(next_check);
+        if let Some(t) = state.next_shared_deadline() {
+            wake = wake.min(t);
+        }
+        let timeout = wake
             .saturating_duration_since(Instant::now())
             .min(Duration::from_millis(100));
         let mut items = [
@@ -403,6 +407,10 @@ fn serve(
         }
         if state.needs_scheduling {
             state.schedule(Instant::now(), &mut comm);
+        }
+        let now = Instant::now();
+        if state.next_shared_deadline().is_some_and(|t| t <= now) {
+            state.expire_shared(now, &mut comm);
         }
         // After the pongs that arrived are counted, so that a controller that was itself
         // held up (a busy machine, a debugger) does not declare live engines dead.

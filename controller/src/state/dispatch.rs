@@ -8,10 +8,12 @@
 //! error reply).
 
 use super::{Comm, Ident, State};
+use crate::shared::Peer;
 use protocol::messages::{
     ClientRequest, ControllerReply, ControllerToEngine, EngineMessage, ErrorReply, Heartbeat,
     TASK_REPLY, TASK_REQUEST,
 };
+use protocol::shared::SHARED_REQUEST;
 use protocol::wire::{control_ident, Received};
 use protocol::EngineId;
 use std::time::Instant;
@@ -35,15 +37,21 @@ impl State {
         now: Instant,
         comm: &mut impl Comm,
     ) {
+        self.client_heard(&ident, now);
         if msg.msg_type() == TASK_REQUEST {
             msg.idents.clear();
             self.submit(ident, msg, now, comm);
             return;
         }
+        if msg.msg_type() == SHARED_REQUEST {
+            msg.idents.clear();
+            self.shared_request(Peer::Client(ident), msg, now, comm);
+            return;
+        }
         match msg.tagged::<ClientRequest>() {
             // Unanswered: liveness, and a client closing.
             Ok(ClientRequest::KeepAlive(_)) => {}
-            Ok(ClientRequest::Goodbye(_)) => {}
+            Ok(ClientRequest::Goodbye(_)) => self.client_left(&ident, comm),
             Ok(req) => self.client_request(&ident, &msg.header, req, now, comm),
             Err(e) => {
                 warn!(socket = "client", peer = %peer_name(&ident), "rejected message: {e}");
@@ -67,6 +75,25 @@ impl State {
         if msg.msg_type() == TASK_REPLY {
             msg.idents.clear();
             self.task_reply(&ident, msg, now, comm);
+            return;
+        }
+        if msg.msg_type() == SHARED_REQUEST {
+            msg.idents.clear();
+            match self.by_ident.get(&ident).copied() {
+                Some(id) => {
+                    if let Some(e) = self.engines.get_mut(&id) {
+                        e.last_seen = now;
+                    }
+                    self.shared_request(Peer::Engine(id), msg, now, comm)
+                }
+                None => {
+                    warn!(socket = "engine", peer = %peer_name(&ident), "rejected message: shared_request from an engine that is not registered; telling it so");
+                    comm.to_control(
+                        &control_ident(&ident),
+                        ControllerToEngine::NotRegistered(Default::default()),
+                    );
+                }
+            }
             return;
         }
         match msg.tagged::<EngineMessage>() {

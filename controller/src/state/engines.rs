@@ -93,6 +93,7 @@ impl State {
             }
         }
         let meta = msg.metadata::<ReplyMeta>().unwrap_or_default();
+        self.shared_task_ended(engine_id);
         let task = self.tasks.get_mut(&msg_id).expect("checked above");
         if let Some(e) = self.engines.get_mut(&engine_id) {
             e.last_seen = now;
@@ -157,10 +158,17 @@ impl State {
             let why = format!("no heartbeat for {:.1} s", silent.as_secs_f64());
             self.engine_lost(id, &why, comm);
         }
+        self.check_clients(now, comm);
     }
 
     /// Removes an engine; its tasks fail, or go back to the queue when they have retries left.
     pub fn engine_lost(&mut self, id: EngineId, why: &str, comm: &mut impl Comm) {
+        if !self.engines.contains_key(&id) {
+            return;
+        }
+        // Before the engine is forgotten, so that nothing is sent to it; items its task
+        // took go back to their queues.
+        self.shared_peer_gone(crate::shared::Peer::Engine(id), comm);
         let Some(engine) = self.engines.remove(&id) else {
             return;
         };

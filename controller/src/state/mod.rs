@@ -17,6 +17,7 @@ mod clients;
 mod dispatch;
 mod engine;
 mod engines;
+mod objects;
 mod schedule;
 mod signal;
 
@@ -52,6 +53,15 @@ pub trait Comm {
     fn task_failed(&mut self, client: &[u8], task: &Header, error: TaskError);
     /// Answer a client's request.
     fn reply(&mut self, client: &[u8], parent: &Header, msg: ControllerReply);
+    /// Answer a `shared_request`, on the engine socket (`to_engine`) or the client socket.
+    fn shared_reply(
+        &mut self,
+        to_engine: bool,
+        ident: &[u8],
+        parent: &Header,
+        reply: &protocol::shared::SharedReply,
+        buffers: Vec<bytes::Bytes>,
+    );
 }
 
 /// Settings the state needs.
@@ -60,6 +70,8 @@ pub struct StateConfig {
     pub heartbeat: HeartbeatConfig,
     /// Fixed most tasks per engine; `None` sizes it from recent task durations.
     pub hwm: Option<usize>,
+    /// Bounds on shared objects.
+    pub shared: crate::shared::Limits,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -120,10 +132,15 @@ pub struct State {
     pid: u32,
     /// Subscribers to the transitions.
     events: Events,
+    /// Queues, variables, counters, locks, events and topics.
+    shared: crate::shared::Shared,
+    /// When each client was last heard from (for releasing what silent clients held).
+    clients_seen: HashMap<Ident, Instant>,
 }
 
 impl State {
     pub fn new(cfg: StateConfig, scheduler: Scheduler) -> State {
+        let cfg_shared = cfg.shared;
         State {
             cfg,
             scheduler,
@@ -140,6 +157,8 @@ impl State {
             shutdown_since: None,
             pid: std::process::id(),
             events: Events::new(),
+            shared: crate::shared::Shared::new(cfg_shared),
+            clients_seen: HashMap::new(),
         }
     }
 

@@ -41,6 +41,13 @@ pub enum Sent {
     },
     /// An answer to a client's request.
     Answer { client: Ident, msg: ControllerReply },
+    /// An answer to a `shared_request`, to a client or (`to_engine`) an engine.
+    Shared {
+        to: Ident,
+        to_engine: bool,
+        parent: MsgId,
+        reply: protocol::shared::SharedReply,
+    },
 }
 
 /// Decodes what the framer sends, as each peer would.
@@ -59,6 +66,18 @@ impl Outlet for Tape {
             .decode(frames)
             .expect("the controller sends well-formed, signed messages");
         let sent = match dest {
+            Dest::Engine | Dest::Client if msg.msg_type() == protocol::shared::SHARED_REPLY => {
+                Sent::Shared {
+                    to: ident,
+                    to_engine: dest == Dest::Engine,
+                    parent: msg
+                        .parent
+                        .clone()
+                        .expect("replies name their request")
+                        .msg_id,
+                    reply: msg.content().expect("a shared reply"),
+                }
+            }
             Dest::Engine if msg.msg_type() == TASK_REQUEST => Sent::Task {
                 engine: ident,
                 msg_id: msg.header.msg_id.clone(),
@@ -134,6 +153,7 @@ impl H {
                     misses: 3,
                 },
                 hwm: None,
+                shared: crate::shared::Limits::default(),
             },
             Scheduler::seeded(scheme, 3),
         );
@@ -316,6 +336,35 @@ impl H {
         let msg = self.msg(None, req);
         self.s
             .client_message(client.to_vec(), msg, now, &mut self.c);
+    }
+
+    /// A `shared_request` carrying `values`, from a client (`engine` false) or an engine.
+    pub fn shared(
+        &mut self,
+        ident: &[u8],
+        engine: bool,
+        op: protocol::shared::SharedOp,
+        values: &[protocol::Value],
+        now: Instant,
+    ) -> MsgId {
+        let (items, buffers) = protocol::shared::pack_values(values);
+        let body = protocol::shared::SharedRequest { op, items };
+        let out = self.enc.raw(
+            vec![],
+            protocol::shared::SHARED_REQUEST,
+            None,
+            &serde_json::json!({}),
+            &body,
+            buffers,
+        );
+        let msg = self.decode(out.frames);
+        let id = msg.header.msg_id.clone();
+        if engine {
+            self.s.engine_message(ident.to_vec(), msg, now, &mut self.c);
+        } else {
+            self.s.client_message(ident.to_vec(), msg, now, &mut self.c);
+        }
+        id
     }
 
     // ------------------------------------------------------------ what came out

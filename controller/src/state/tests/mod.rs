@@ -3,6 +3,7 @@
 
 mod allowed;
 mod harness;
+mod objects;
 
 use super::*;
 use crate::scheduler::Scheme;
