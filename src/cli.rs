@@ -254,7 +254,7 @@ pub enum QueueCommand {
         /// The queue's name.
         name: String,
         /// Give up after this many seconds (exit code 1).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         timeout: Option<f64>,
         #[command(flatten)]
         conn: ConnArgs,
@@ -285,7 +285,7 @@ pub enum VarCommand {
         /// The variable's name.
         name: String,
         /// Give up after this many seconds (exit code 1).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         timeout: Option<f64>,
         #[command(flatten)]
         conn: ConnArgs,
@@ -326,13 +326,13 @@ pub enum EventCommand {
         #[command(flatten)]
         conn: ConnArgs,
     },
-    /// Wait until the event is set; prints true, or false and exit code 1 when the
-    /// timeout ran out.
+    /// Wait until the event is set; prints true, or exits with code 1 when the timeout ran
+    /// out.
     Wait {
         /// The event's name.
         name: String,
         /// Give up after this many seconds.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         timeout: Option<f64>,
         #[command(flatten)]
         conn: ConnArgs,

@@ -183,13 +183,17 @@ pub fn event(profile: &str, c: &EventCommand) -> anyhow::Result<ExitCode> {
     let within = op.timeout_ms();
     match run(&rc, op, vec![])?.0 {
         SharedResult::Done {} => Ok(ExitCode::SUCCESS),
+        SharedResult::Bool { value: false } if waits => {
+            // A failing command prints nothing on stdout: the exit code and one line say it.
+            let secs = within.unwrap_or(0) as f64 / 1000.0;
+            Err(ClusterError::Shared {
+                ename: "TimeoutError".into(),
+                message: format!("event {name} was not set within {secs:.1} s"),
+            }
+            .into())
+        }
         SharedResult::Bool { value } => {
             print_json(&serde_json::json!(value));
-            if waits && !value {
-                let secs = within.unwrap_or(0) as f64 / 1000.0;
-                eprintln!("error: TimeoutError: event {name} was not set within {secs:.1} s");
-                return Ok(client::ExitStatus::Failed.into());
-            }
             Ok(ExitCode::SUCCESS)
         }
         other => Err(unexpected(other)),
