@@ -162,6 +162,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn shared_errors_keep_their_name_and_line() {
+        let e = mlua::Error::external(script::shared::SharedError::new(
+            "TimeoutError",
+            "queue jobs had no item within 0.5 s",
+        ));
+        let wrapped = mlua::Error::CallbackError {
+            traceback: String::new(),
+            cause: std::sync::Arc::new(e),
+        };
+        assert_eq!(local_ename(&wrapped), "TimeoutError");
+        assert_eq!(
+            root_message(&wrapped),
+            "TimeoutError: queue jobs had no item within 0.5 s"
+        );
+    }
+
     fn task(engine: u32, msg: &str) -> client::TaskError {
         client::TaskError {
             kind: client::ErrorKind::Remote,
