@@ -168,13 +168,9 @@ mod tests {
             "TimeoutError",
             "queue jobs had no item within 0.5 s",
         ));
-        let wrapped = mlua::Error::CallbackError {
-            traceback: String::new(),
-            cause: std::sync::Arc::new(e),
-        };
-        assert_eq!(local_ename(&wrapped), "TimeoutError");
+        assert_eq!(local_ename(&e), "TimeoutError");
         assert_eq!(
-            root_message(&wrapped),
+            root_message(&e),
             "TimeoutError: queue jobs had no item within 0.5 s"
         );
     }
