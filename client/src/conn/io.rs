@@ -55,6 +55,8 @@ pub(crate) fn run(
     };
     let mut last_keepalive = Instant::now();
     let mut last_ping = Instant::now();
+    // Whether the controller ever answered (then it is worth saying goodbye).
+    let mut heard = false;
     let mut lost = false;
     // Session of the controller whose pings we hear: pings from another session mean it was
     // replaced (restarted on the same ports), and the tasks it held are gone with it.
@@ -98,6 +100,7 @@ pub(crate) fn run(
                     Ok(msg) => {
                         // Anything signed from the controller shows it is alive.
                         last_ping = Instant::now();
+                        heard = true;
                         file(msg, &store);
                     }
                     Err(e) => warn!("rejected a message from the controller: {e}"),
@@ -145,10 +148,14 @@ pub(crate) fn run(
         }
     }
     // Leaving: the controller releases what this client held at once. The socket lingers
-    // briefly so that the goodbye leaves before the context is closed.
-    let _ = dealer.set_linger(GOODBYE_LINGER_MS);
-    if let Err(e) = dealer.send_multipart(alive(ClientRequest::Goodbye(Empty {})), zmq::DONTWAIT) {
-        debug!("cannot say goodbye to the controller: {e}");
+    // briefly so that the goodbye leaves before the context is closed (not when the
+    // controller is gone: nobody would read it, and closing would wait for nothing).
+    if heard && !lost {
+        let _ = dealer.set_linger(GOODBYE_LINGER_MS);
+        let goodbye = alive(ClientRequest::Goodbye(Empty {}));
+        if let Err(e) = dealer.send_multipart(goodbye, zmq::DONTWAIT) {
+            debug!("cannot say goodbye to the controller: {e}");
+        }
     }
     store.set_closed();
 }
