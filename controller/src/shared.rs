@@ -862,6 +862,7 @@ impl Shared {
             target: target.clone(),
             version: self.version,
             state,
+            seq: 0,
         }
     }
 
