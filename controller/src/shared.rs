@@ -116,6 +116,8 @@ struct Sub {
     buf: VecDeque<StoredItem>,
     bytes: usize,
     dropped: u64,
+    /// Dropped since it subscribed.
+    dropped_total: u64,
     waiter: Option<u64>,
 }
 
@@ -403,6 +405,7 @@ impl Shared {
                             buf: VecDeque::new(),
                             bytes: 0,
                             dropped: 0,
+                            dropped_total: 0,
                             waiter: None,
                         },
                     );
@@ -897,6 +900,7 @@ impl Shared {
                         self.bytes -= s;
                     }
                     sub.dropped += 1;
+                    sub.dropped_total += 1;
                     self.dropped_messages += 1;
                 }
                 let s = item.size();
@@ -1242,6 +1246,7 @@ impl Shared {
                 bytes: bytes as u64,
                 waiters: waiting.get(&(kind, name)).copied().unwrap_or(0),
                 limit,
+                dropped: 0,
             };
         let mut all = Vec::new();
         for (n, q) in &self.queues {
@@ -1261,11 +1266,15 @@ impl Shared {
             all.push(info("event", n, e.set as i64, 0, 0));
         }
         for (n, subs) in &self.topics {
-            let (size, bytes) = subs
+            let (size, bytes, dropped) = subs
                 .iter()
                 .filter_map(|s| self.subs.get(s))
-                .fold((0, 0), |(n, b), s| (n + s.buf.len(), b + s.bytes));
-            all.push(info("topic", n, size as i64, bytes, subs.len() as u32));
+                .fold((0, 0, 0), |(n, b, d), s| {
+                    (n + s.buf.len(), b + s.bytes, d + s.dropped_total)
+                });
+            let mut topic = info("topic", n, size as i64, bytes, subs.len() as u32);
+            topic.dropped = dropped;
+            all.push(topic);
         }
         all
     }
