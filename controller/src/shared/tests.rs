@@ -2,7 +2,7 @@
 //! sockets and processes; these pin down the state machine).
 
 use super::*;
-use protocol::shared::StoredItem;
+use protocol::shared::{StoredItem, WatchState};
 use protocol::{Header, MsgId, Value};
 
 fn header(n: u64) -> Header {
