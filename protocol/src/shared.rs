@@ -16,6 +16,10 @@
 //! Engines that read an event or a variable in a hot loop `watch` it: the controller answers
 //! with its state and then pushes every change to the engine's control channel
 //! ([`Change`], inside `ControllerToEngine::Changed`), so the engine reads a local copy.
+//! Pushes and answers travel on different connections, so each answer to an engine says how
+//! many changes were pushed to it before ([`SharedReply::pushed`]) and each push carries its
+//! number ([`Change::seq`]): a local read waits until the copies have caught up with the
+//! engine's last answer.
 
 use crate::ids::MsgId;
 use crate::value::Value;
@@ -47,6 +51,12 @@ pub struct SharedReply {
     pub result: SharedResult,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<Item>,
+    /// To an engine: how many [`Change`]s the controller had pushed to it when it answered
+    /// (see [`Change::seq`]). Once the engine has applied that many, its local copies are
+    /// at least as new as this answer, so a read after, say, acquiring a lock sees every
+    /// change made before the acquire.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub pushed: u64,
 }
 
 /// One value: its wire JSON text (see [`crate::value`]) and how many buffer frames of the
@@ -272,6 +282,10 @@ pub struct Change {
     pub target: Watched,
     pub version: u64,
     pub state: WatchState,
+    /// Set per engine when pushed: 1 for the first change pushed to it, then 2, ... (0 in a
+    /// `Watching` answer).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub seq: u64,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -355,6 +369,9 @@ pub struct SharedInfo {
     /// Lock slots, or a topic's subscribers; 0 otherwise.
     #[serde(default)]
     pub limit: u32,
+    /// A topic's messages dropped from its subscribers' full buffers (while they subscribe).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub dropped: u64,
 }
 
 #[cfg(test)]
@@ -406,6 +423,7 @@ mod tests {
             target: Watched::Event("stop".into()),
             version: 3,
             state: WatchState::Event { set: true },
+            seq: 0,
         });
         let text = serde_json::to_string(&w).unwrap();
         assert_eq!(serde_json::from_str::<SharedResult>(&text).unwrap(), w);

@@ -40,6 +40,8 @@ pub struct Engine {
     pub(super) mean_us: Option<f64>,
     /// Value of the assignment counter when it last got a task.
     pub(super) last_assigned: u64,
+    /// Changes of watched shared objects pushed to it so far.
+    pub(super) pushed: u64,
 }
 
 impl Engine {
@@ -63,6 +65,7 @@ impl Engine {
             completed: 0,
             mean_us: None,
             last_assigned: 0,
+            pushed: 0,
         }
     }
 

@@ -54,21 +54,30 @@ impl State {
                     items,
                 } => {
                     let (items, buffers) = pack(items);
-                    let reply = SharedReply { result, items };
+                    let mut reply = SharedReply {
+                        result,
+                        items,
+                        pushed: 0,
+                    };
                     match to {
                         Peer::Client(ident) => {
                             comm.shared_reply(false, &ident, &parent, &reply, buffers)
                         }
                         Peer::Engine(id) => match self.engines.get(&id) {
-                            Some(e) => comm.shared_reply(true, &e.ident, &parent, &reply, buffers),
+                            Some(e) => {
+                                reply.pushed = e.pushed;
+                                comm.shared_reply(true, &e.ident, &parent, &reply, buffers)
+                            }
                             None => {
                                 warn!(engine = %id, "dropped a shared reply to an engine that is gone")
                             }
                         },
                     }
                 }
-                Out::Push { engine, change } => {
-                    if let Some(e) = self.engines.get(&engine) {
+                Out::Push { engine, mut change } => {
+                    if let Some(e) = self.engines.get_mut(&engine) {
+                        e.pushed += 1;
+                        change.seq = e.pushed;
                         comm.to_control(
                             &control_ident(&e.ident),
                             ControllerToEngine::Changed(change),
