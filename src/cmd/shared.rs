@@ -260,13 +260,13 @@ pub fn list(profile: &str, a: &SharedArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or(0)
         .max(4);
     println!(
-        "{:<8}  {:<name_width$}  {:>10}  {:>12}  {:>7}  {:>5}",
-        "KIND", "NAME", "SIZE", "BYTES", "WAITERS", "LIMIT"
+        "{:<8}  {:<name_width$}  {:>10}  {:>12}  {:>7}  {:>5}  {:>7}",
+        "KIND", "NAME", "SIZE", "BYTES", "WAITERS", "LIMIT", "DROPPED"
     );
     for o in &objects {
         println!(
-            "{:<8}  {:<name_width$}  {:>10}  {:>12}  {:>7}  {:>5}",
-            o.kind, o.name, o.size, o.bytes, o.waiters, o.limit
+            "{:<8}  {:<name_width$}  {:>10}  {:>12}  {:>7}  {:>5}  {:>7}",
+            o.kind, o.name, o.size, o.bytes, o.waiters, o.limit, o.dropped
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -2,11 +2,12 @@
 //! ... defined once in `script::shared`) send their operations on the session's client.
 //! The client is looked up at each call, so the port follows a reconnect; a wait stops at
 //! Ctrl-C (the request is cancelled on the controller, and queue items or a lock slot that
-//! crossed the cancel are given back). Errors become `SharedError`s with the names Lua code
-//! branches on: `TimeoutError`, `QueueFull`, `KeyboardInterrupt`, ...
+//! crossed the cancel are given back). The controller's results, its errors and timeouts
+//! included, go to the bindings as they came; what fails in the client becomes a
+//! `SharedError` with the name Lua code branches on: `KeyboardInterrupt` for Ctrl-C,
+//! `ControllerLost`, ...
 
 use crate::context::Context;
-use client::shared::check_result;
 use client::{ClusterError, SharedOp, SharedResult, Value};
 use script::shared::{SharedError, SharedPort};
 use std::rc::Rc;
@@ -38,10 +39,8 @@ impl SharedPort for ReplPort {
     ) -> Result<(SharedResult, Vec<Value>), SharedError> {
         let client = self.ctx.client();
         let ctx = &self.ctx;
-        let (result, values) = client
-            .shared_call(op.clone(), values, &|| ctx.take_interrupt())
-            .map_err(shared_error)?;
-        let result = check_result(&op, result).map_err(shared_error)?;
-        Ok((result, values))
+        client
+            .shared_call(op, values, &|| ctx.take_interrupt())
+            .map_err(shared_error)
     }
 }
