@@ -153,6 +153,7 @@ fn shared_answers_are_kept_only_for_requests_someone_waits_for() {
             SharedReply {
                 result: SharedResult::Int { value: v },
                 items: vec![],
+                pushed: 0,
             },
             vec![Bytes::from_static(b"raw")],
         ))
