@@ -8,7 +8,7 @@ use crate::registry::{CallCtx, CallError, CancelToken, FnError};
 
 fn call(name: &str, args: &[Value]) -> Result<Value, CallError> {
     let tok = CancelToken::new();
-    registry().call(name, args, &CallCtx { cancel: &tok })
+    registry().call(name, args, &CallCtx::new(&tok))
 }
 
 fn ok(name: &str, args: &[Value]) -> Value {
@@ -32,7 +32,7 @@ fn aborted(name: &str, args: &[Value]) -> Result<Value, CallError> {
     let reg = registry();
     std::thread::scope(|s| {
         s.spawn(|| tok.cancel());
-        reg.call(name, args, &CallCtx { cancel: &tok })
+        reg.call(name, args, &CallCtx::new(&tok))
     })
 }
 
@@ -531,7 +531,7 @@ fn abort_before_the_call_stops_it_at_once() {
     let tok = CancelToken::new();
     tok.cancel();
     let reg = registry();
-    let ctx = CallCtx { cancel: &tok };
+    let ctx = CallCtx::new(&tok);
     for (name, args) in [
         (
             "check_prime_in_range",
