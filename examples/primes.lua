@@ -5,6 +5,9 @@
 --   less-naive   one engine first checks the factors below 21, then the split
 --   early exit   the split, but the first engine to find a factor ends the search:
 --                the client aborts the other engines' running ranges (ar:abort())
+--   shared event the split, and the engines end the search themselves: each range is
+--                given an Event's name; the engine that finds a factor sets it, and the
+--                others see it within their check interval and stop (no client involved)
 --
 --   cluster start -n 4 --daemon && cluster run examples/primes.lua
 --
@@ -98,9 +101,31 @@ function early_exit(x)
   return true, seconds
 end
 
-methods = {{"serial", serial}, {"naive split", naive_split}, {"less-naive", less_naive}, {"early exit", early_exit}}
+-- The engines share Event(name): a range that finds a factor sets it, the others stop. A
+-- range that stopped early found nothing, so the number is prime only if every range
+-- found nothing and the event is still clear.
+events_used = 0
+function shared_event(x)
+  local _, hi = factor_range(x)
+  events_used = events_used + 1
+  local name = "primes:factor-found:" .. events_used
+  local ev = Event(name)
+  ev:clear()
+  local ars = {}
+  for j, part in ipairs(split(3, hi, #views)) do
+    ars[j] = views[j]:apply_async("check_prime_in_range", x, part[1], part[2], name)
+  end
+  local prime, seconds = true, 0
+  for _, ar in ipairs(ars) do
+    prime = ar:get() and prime
+    seconds = math.max(seconds, ar.elapsed)
+  end
+  return prime and not ev:is_set(), seconds
+end
+
+methods = {{"serial", serial}, {"naive split", naive_split}, {"less-naive", less_naive}, {"early exit", early_exit}, {"shared event", shared_event}}
 print(string.format("%d engines; wall time per method, in seconds", #views))
-print(string.format("%-20s %12s %12s %12s %12s   %s", "number", "serial", "naive split", "less-naive", "early exit", "verdict"))
+print(string.format("%-20s %12s %12s %12s %12s %12s   %s", "number", "serial", "naive split", "less-naive", "early exit", "shared event", "verdict"))
 verdicts = {}
 for k, x in ipairs(numbers) do
   local row, answers = {}, {}

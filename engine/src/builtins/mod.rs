@@ -159,6 +159,18 @@ pub fn registry() -> Registry {
         },
     ));
     add(Function::typed(
+        "time",
+        vec![],
+        "float",
+        "Seconds since 1970-01-01 UTC on the engine's clock, to the microsecond",
+        |_, _| {
+            let since = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_err(|_| FnError::Runtime("time: the clock is before 1970".into()))?;
+            Ok(Value::Float(since.as_micros() as f64 / 1e6))
+        },
+    ));
+    add(Function::typed(
         "version",
         vec![],
         "string",

@@ -63,6 +63,7 @@ fn every_builtin_has_short_help_and_is_listed() {
         "sleep",
         "getpid",
         "hostname",
+        "time",
         "version",
     ] {
         assert!(names.contains(&expected), "{expected} missing");
@@ -546,4 +547,16 @@ fn abort_before_the_call_stops_it_at_once() {
             "{name}"
         );
     }
+}
+
+#[test]
+fn time_is_the_wall_clock_in_seconds() {
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let Value::Float(t) = ok("time", &[]) else {
+        panic!("time returns a float")
+    };
+    assert!((t - before).abs() < 5.0, "{t} vs {before}");
 }
