@@ -682,12 +682,15 @@ impl UserData for Event {
             let name = this.0.name.clone();
             this.simple(SharedOp::ClearEvent { name }, &what)
         });
-        methods.add_method("is_set", |_, this, args: MultiValue| {
+        methods.add_method("is_set", |_, this, extra: Option<mlua::Value>| {
             // The hot path of a loop that checks a flag: a local read where the port keeps
-            // a copy, and no message is formatted unless something is wrong.
-            if !args.is_empty() {
-                let what = format!("Event({:?}):is_set()", this.0.name);
-                at_most(&what, &args, 0)?;
+            // a copy, no argument list built, and no message formatted unless something is
+            // wrong.
+            if extra.is_some() {
+                return Err(usage(format!(
+                    "Event({:?}):is_set() takes no arguments",
+                    this.0.name
+                )));
             }
             if let Some(set) = this.0.port.watched_event(&this.0.name) {
                 return Ok(set);
