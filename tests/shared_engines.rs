@@ -216,13 +216,19 @@ fn ranges_of_a_factor_search_stop_together_on_an_event() {
         "4 ranges, one factor: all returned within {:.2} s",
         t0.elapsed().as_secs_f64()
     );
-    // Already set: a new search answers at once; without the event it is the plain search.
+    // Already set: a new search answers at once, called natively (by name) as well as from
+    // Lua; without the event it is the plain search.
     assert_eq!(
         views[0]
-            .execute(&format!(
-                "return check_prime_in_range({n}, {base}, {}, 'found')",
-                base + width
-            ))
+            .apply_sync(
+                "check_prime_in_range",
+                vec![
+                    Value::Int(n),
+                    Value::Int(base),
+                    Value::Int(base + width),
+                    Value::from("found"),
+                ],
+            )
             .unwrap(),
         Value::Bool(false)
     );
@@ -231,6 +237,12 @@ fn ranges_of_a_factor_search_stop_together_on_an_event() {
             .execute(&format!("return check_prime_in_range({n}, 3, 2000000)"))
             .unwrap(),
         Value::Bool(false)
+    );
+    assert_eq!(
+        views[1]
+            .execute("Event('found'):clear() return check_prime_in_range(1000003, 3, 1000003, 'found'), Event('found'):is_set()")
+            .unwrap(),
+        list(vec![Value::Bool(true), Value::Bool(false)])
     );
 }
 
