@@ -344,3 +344,151 @@ impl SharedPort for EnginePort {
         BytesMode::UserData
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The port over a real DEALER/ROUTER pair, with the test playing the controller: what
+    //! an aborted wait sends, what it gives back when the answer crossed the cancel, and
+    //! where a task that arrived during the wait goes.
+
+    use super::*;
+    use crate::registry::CancelToken;
+    use protocol::auth::Signer;
+    use protocol::messages::TASK_REQUEST;
+    use protocol::Session;
+    use std::sync::Mutex;
+
+    const KEY: &str = "test-key";
+
+    fn shared() -> Arc<Shared> {
+        Arc::new(Shared {
+            cancel: Arc::new(CancelToken::new()),
+            current: Mutex::new(None),
+            interrupted: std::sync::atomic::AtomicBool::new(false),
+            aborted: Mutex::new(Default::default()),
+            exit: Mutex::new(None),
+            max_bytes: 1 << 20,
+            watches: Default::default(),
+        })
+    }
+
+    /// The test's controller: receives one request and answers it.
+    struct Controller {
+        router: zmq::Socket,
+        decoder: Decoder,
+        encoder: Encoder,
+    }
+
+    impl Controller {
+        fn recv(&mut self) -> (Received, SharedOp, Vec<Value>) {
+            assert!(
+                self.router.poll(zmq::POLLIN, 10_000).unwrap() > 0,
+                "no request"
+            );
+            let frames = recv_frames(&self.router, 0).unwrap();
+            let mut msg = self.decoder.decode(frames).unwrap();
+            let buffers = msg.take_buffers();
+            let req: SharedRequest = msg.content().unwrap();
+            let values = unpack_values(req.items, buffers).unwrap();
+            (msg, req.op, values)
+        }
+
+        fn answer(&self, to: &Received, result: SharedResult, values: &[Value]) {
+            let (items, buffers) = pack_values(values);
+            let out = self.encoder.raw(
+                vec![zmq::Message::from(&to.idents[0][..])],
+                SHARED_REPLY,
+                Some(&to.header),
+                &serde_json::json!({}),
+                &SharedReply {
+                    result,
+                    items,
+                    pushed: 0,
+                },
+                buffers,
+            );
+            self.router.send_multipart(out.frames, 0).unwrap();
+        }
+
+        fn task(&self, to: &Received) {
+            let out = self.encoder.raw(
+                vec![zmq::Message::from(&to.idents[0][..])],
+                TASK_REQUEST,
+                None,
+                &serde_json::json!({}),
+                &serde_json::json!({"execute": {"code": "return 1"}}),
+                vec![],
+            );
+            self.router.send_multipart(out.frames, 0).unwrap();
+        }
+    }
+
+    #[test]
+    fn an_aborted_get_cancels_and_puts_back_what_crossed_and_keeps_tasks_for_later() {
+        let ctx = zmq::Context::new();
+        let router = ctx.socket(zmq::ROUTER).unwrap();
+        router.set_linger(0).unwrap();
+        router.bind("tcp://127.0.0.1:*").unwrap();
+        let url = router.get_last_endpoint().unwrap().unwrap();
+        let dealer = ctx.socket(zmq::DEALER).unwrap();
+        dealer.set_linger(0).unwrap();
+        dealer.connect(&url).unwrap();
+        let session = Arc::new(Session::new());
+        let link = Rc::new(TaskLink::new(
+            dealer,
+            Decoder::new(Signer::new(KEY), 1 << 20),
+            Encoder::new(Signer::new(KEY), session),
+        ));
+        let shared = shared();
+        let port = EnginePort::new(link.clone(), shared.clone());
+        let mut controller = Controller {
+            router,
+            decoder: Decoder::new(Signer::new(KEY), 1 << 20),
+            encoder: Encoder::new(Signer::new(KEY), Arc::new(Session::new())),
+        };
+        let cancel = shared.cancel.clone();
+        let script = std::thread::spawn(move || {
+            let (get, op, _) = controller.recv();
+            assert!(matches!(op, SharedOp::Get { .. }), "{op:?}");
+            // The task is aborted while its get waits.
+            cancel.cancel();
+            let (cancel_req, op, _) = controller.recv();
+            assert_eq!(
+                op,
+                SharedOp::Cancel {
+                    request: get.header.msg_id.clone()
+                }
+            );
+            // A task arrives, then the item crosses the cancel.
+            controller.task(&get);
+            controller.answer(&cancel_req, SharedResult::Done {}, &[]);
+            controller.answer(&get, SharedResult::Items { dropped: 0 }, &[Value::Int(7)]);
+            let (put, op, values) = controller.recv();
+            controller.answer(&put, SharedResult::Int { value: 1 }, &[]);
+            (op, values)
+        });
+        let err = port
+            .call(
+                SharedOp::Get {
+                    name: "jobs".into(),
+                    max: 1,
+                    timeout_ms: None,
+                },
+                vec![],
+            )
+            .unwrap_err();
+        assert_eq!(err.ename, "TaskAborted");
+        let (op, values) = script.join().unwrap();
+        assert_eq!(
+            op,
+            SharedOp::Put {
+                name: "jobs".into(),
+                front: true
+            }
+        );
+        assert_eq!(values, vec![Value::Int(7)]);
+        // The task that came during the wait is the executor's next.
+        assert!(link.has_backlog());
+        assert_eq!(link.next().unwrap().msg_type(), TASK_REQUEST);
+    }
+}
