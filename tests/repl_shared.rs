@@ -2,9 +2,6 @@
 //! `Counter`, `Lock`, `Semaphore`, `Event`, `publish`, `Subscribe`), over the REPL's port on
 //! the session's client, against a real cluster: values shared with the command line,
 //! error names to branch on, and Ctrl-C ending a wait without taking anything.
-//!
-//! The bindings themselves (`script::shared::install`) come from another branch: until it
-//! is merged these tests are ignored. Remove the `#[ignore]`s once `install` has its body.
 
 mod common;
 
@@ -21,7 +18,6 @@ fn waiters(env: &TestEnv, kind: &str, name: &str) -> u64 {
 }
 
 #[test]
-#[ignore = "needs script::shared::install's body (branch h-lua)"]
 fn shared_objects_in_a_script_and_from_the_command_line_are_the_same() {
     let env = TestEnv::new();
     env.start("default", 0, &[]);
@@ -85,7 +81,6 @@ print(publish("news", 42), sub:get(5))
 }
 
 #[test]
-#[ignore = "needs script::shared::install's body (branch h-lua)"]
 fn ctrl_c_ends_a_get_in_the_repl_and_leaves_the_queue_alone() {
     let env = TestEnv::new();
     env.start("default", 0, &[]);

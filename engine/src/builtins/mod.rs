@@ -50,9 +50,10 @@ pub fn registry() -> Registry {
             Param::new("n", Int),
             Param::new("from", Int),
             Param::new("to", Int),
+            Param::optional("event", ParamType::Str),
         ],
         "bool",
-        "True if no odd i in [from, to), 3 <= i < n, divides n (false if n is even)",
+        "True if no odd i in [from, to) divides n; event: set on a factor, false once set",
         trial::check_prime_in_range,
     ));
     add(Function::typed(

@@ -179,7 +179,10 @@ impl Report {
             String::new(),
         );
         row(
-            &format!("shared queue: {tasks} items taken by {} engines", sh.consumers),
+            &format!(
+                "shared queue: {tasks} items taken by {} engines",
+                sh.consumers
+            ),
             format!("{:.0}", sh.queue_items_per_s),
             "items/s",
             "one get per item".into(),

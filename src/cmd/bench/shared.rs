@@ -56,7 +56,10 @@ impl Measure<'_> {
                 .iter()
                 .filter_map(Value::as_i64)
                 .sum();
-            ensure!(total == items as i64, "the consumers took {total} items, expected {items}");
+            ensure!(
+                total == items as i64,
+                "the consumers took {total} items, expected {items}"
+            );
             Ok(items as f64 / secs)
         })?;
 
