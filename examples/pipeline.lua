@@ -38,7 +38,7 @@ for j, id in ipairs(rc.ids) do ars[j] = rc[id]:apply_async(consumer, j - 1, n) e
 -- Publish only once every consumer listens.
 for _ = 1, n do ready:get(60) end
 for x = 1, count do publish("nsq:numbers", x) end
-publish("nsq:numbers", "stop")
+do publish("nsq:numbers", "stop") end
 
 p_total, q_total = 0, 0
 for _, ar in ipairs(ars) do

@@ -85,6 +85,7 @@ impl Shared {
                 result: SharedResult::Items { dropped: 0 },
                 items,
             });
+            self.tidy_queue(&name);
             return None;
         }
         if timeout_ms == Some(0) {

@@ -139,6 +139,10 @@ fn a_queue_is_fifo_and_a_waiting_get_is_served_by_the_next_put() {
         SharedResult::Int { value: 0 }
     );
     assert_eq!(t.s.bytes(), 0);
+    // An empty queue nobody waits on is not listed.
+    t.ask(client(1), put("q"), vec![item(1)]);
+    t.ask(client(2), get("q", 1, None), vec![]);
+    assert!(t.s.list().is_empty(), "{:?}", t.s.list().len());
 }
 
 #[test]
