@@ -21,6 +21,8 @@ The cluster REPL runs Lua 5.4. Predefined:
   Out[n], _          earlier results                            In[n]   earlier cells
   print(x, ...)      tables show their contents                 display(x, {full = true})   a long value uncut
   help(\"name\")       a function's signature and help           %lsmagic   the magics
+  Queue(name), Variable(name), Counter(name), Lock(name), Semaphore(name, n), Event(name),
+  publish(topic, v), Subscribe(topic)   shared with the engines: help(\"shared\")
 Functions are built-ins by name (\"calculate_pi\") or Lua functions defined here.
 An expression typed alone prints its value. Ctrl-C stops a wait (tasks keep running);
 Ctrl-D or exit leaves.";
@@ -29,6 +31,12 @@ Ctrl-D or exit leaves.";
 pub fn help(lua: &mlua::Lua, topic: Option<&mlua::Value>) -> mlua::Result<()> {
     match topic {
         None => println!("{OVERVIEW}"),
+        Some(mlua::Value::String(s)) if s.to_string_lossy() == "shared" => {
+            println!("{}", script::shared::HELP)
+        }
+        Some(mlua::Value::UserData(ud)) if script::shared::is_shared_object(ud) => {
+            println!("{}", script::shared::HELP)
+        }
         Some(mlua::Value::String(s)) => {
             let name = s.to_string_lossy();
             let fns = context::of(lua)?.known_functions();

@@ -65,6 +65,29 @@ pub trait SharedPort {
     }
 }
 
+/// What `help(q)` and `help("shared")` print in the REPL.
+pub const HELP: &str = "\
+Shared objects, hosted by the controller, the same from the REPL and from engine code:
+  Queue(name)          q:put(v), q:put_many(list), q:get([timeout]), q:get_many(n, [timeout]), q:qsize()
+  Variable(name)       v:set(x), v:get([timeout]) (waits for a value), v:delete()
+  Counter(name)        c:add([n]) returns the new value (atomic), c:get()
+  Lock(name)           l:acquire([timeout]) -> true/false, l:release(), l:locked()
+  Semaphore(name, n)   the same calls, n holders at once
+  Event(name)          e:set(), e:clear(), e:is_set(), e:wait([timeout]) -> true/false
+  publish(topic, v)    to every subscriber; Subscribe(topic): s:get([timeout]), s:get_many(n, [timeout]), s:close()
+Timeouts are seconds; without one a call waits (Ctrl-C ends the wait, taking nothing).
+A get that runs out of time raises TimeoutError. `cluster shared` lists every object.";
+
+/// Whether `ud` is one of the shared objects these bindings make.
+pub fn is_shared_object(ud: &mlua::AnyUserData) -> bool {
+    ud.is::<Queue>()
+        || ud.is::<Variable>()
+        || ud.is::<Counter>()
+        || ud.is::<Lock>()
+        || ud.is::<Event>()
+        || ud.is::<Subscription>()
+}
+
 /// Defines `Queue`, `Variable`, `Counter`, `Lock`, `Semaphore`, `Event`, `publish` and
 /// `Subscribe` in `env`, over `port`.
 pub fn install(lua: &Lua, env: &Table, port: Rc<dyn SharedPort>) -> mlua::Result<()> {
