@@ -3,8 +3,15 @@
 cluster's figures come from `cluster bench -n N --json`; this script runs the same
 measurements on an IPython Parallel cluster and a Dask LocalCluster with N engines
 (workers: one process, one thread each). Their functions are plain Python, as their users
-write them; pi has a second line with numpy. It prints one table: workload, cluster,
+write them; pi has a second line with numpy. It prints a table: workload, cluster,
 ipyparallel, Dask, and the ratio (how many times better cluster is; below 1, worse).
+
+A second table, "shared objects", measures a named queue and a named event: a client's
+put + get round trip, items/s through one queue drained by N consumers, and how long after
+one engine sets a flag the others' polling loops see it, on cluster (keys of `cluster bench
+--json`; "-" where absent), on a multiprocessing Manager serving a queue and an event to N
+processes, and on Dask's distributed.Queue / distributed.Event. `--only-shared` runs only
+that table; `--skip-cluster` or `--cluster-json PATH` avoid running `cluster bench`.
 
 Run it through run.sh, which makes the virtualenv:  bench/compare/run.sh [-n ENGINES]
 """
