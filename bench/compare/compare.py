@@ -754,6 +754,10 @@ def main():
     a = p.parse_args()
     if a.engines < 1:
         p.error("-n must be 1 or more")
+    if a.only_shared and a.only == "ipyparallel":
+        p.error("ipyparallel has no shared objects here: drop --only-shared or choose --only Manager or Dask")
+    if a.skip_cluster and a.cluster_json:
+        p.error("--skip-cluster and --cluster-json exclude each other: choose one")
 
     def log(msg):
         print(f"  {msg}", file=sys.stderr, flush=True)
@@ -802,4 +806,9 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit("compare.py: interrupted (the frameworks' processes were stopped)")
+    except AssertionError as e:
+        sys.exit(f"compare.py: a correctness check failed, so no figures are printed: {e}")
