@@ -697,6 +697,9 @@ def shared_table(n, results):
         lines.append(f"note: cluster's items/s figure used {theirs} consumers, the others {n}.")
     if not any(c.get(key) is not None for key, *_ in SHARED_ROWS):
         lines.append("cluster: '-' where `cluster bench --json` does not have the figure (or was skipped).")
+    share = c.get("background_cpu_share")
+    if share is not None and share >= 0.05:
+        lines.append(f"note: other processes used {share:.0%} of the CPUs during cluster's run.")
     return "\n".join(lines)
 
 
