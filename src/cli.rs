@@ -80,6 +80,25 @@ pub enum Command {
     QueueStatus(QueueStatusArgs),
     /// Follow the controller's task and engine events as they happen, until Ctrl-C.
     Events(EventsArgs),
+    /// A shared queue: put values, get one (waiting), or its size.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// A shared variable: set, get (waiting for a value) or delete it.
+    #[command(subcommand)]
+    Var(VarCommand),
+    /// A shared counter: print its value, or add to it and print the new value.
+    Counter(CounterArgs),
+    /// A shared event: set, clear, wait for it, or ask whether it is set.
+    #[command(subcommand)]
+    Event(EventCommand),
+    /// Send a JSON value to every subscriber of a topic; prints how many there were.
+    Publish(PublishArgs),
+    /// Print every message published on a topic from now on, one JSON line each, until
+    /// Ctrl-C or --count.
+    Subscribe(SubscribeArgs),
+    /// Every shared object (queues, variables, counters, locks, events, topics) with its
+    /// size, bytes and waiters.
+    Shared(SharedArgs),
     /// The notebook-style REPL (Lua 5.4): In/Out cells, magics, completion.
     Repl(ReplArgs),
     /// Run a REPL script without prompts; stops at the first error with its line.
@@ -215,6 +234,147 @@ pub struct RunArgs {
     pub conn: ConnArgs,
     #[command(flatten)]
     pub ssh: SshSettings,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum QueueCommand {
+    /// Append JSON values to the queue, in order; prints its size after.
+    Put {
+        /// The queue's name.
+        name: String,
+        /// Values, each a JSON value: 7, '"text"', '{"n": 1}'.
+        #[arg(required = true, allow_hyphen_values = true)]
+        values: Vec<String>,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Take the first value and print it as JSON, waiting for one (Ctrl-C stops the wait
+    /// and leaves the queue as it was).
+    Get {
+        /// The queue's name.
+        name: String,
+        /// Give up after this many seconds (exit code 1).
+        #[arg(long, allow_hyphen_values = true)]
+        timeout: Option<f64>,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Print the number of values in the queue.
+    Size {
+        /// The queue's name.
+        name: String,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VarCommand {
+    /// Set the variable to a JSON value.
+    Set {
+        /// The variable's name.
+        name: String,
+        /// The value, as JSON: 7, '"text"', '[1, 2]'.
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Print the variable's value as JSON, waiting until it has one.
+    Get {
+        /// The variable's name.
+        name: String,
+        /// Give up after this many seconds (exit code 1).
+        #[arg(long, allow_hyphen_values = true)]
+        timeout: Option<f64>,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Unset the variable.
+    Delete {
+        /// The variable's name.
+        name: String,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct CounterArgs {
+    /// The counter's name.
+    pub name: String,
+    /// Add this (may be negative) atomically, and print the new value.
+    #[arg(long, allow_hyphen_values = true)]
+    pub add: Option<i64>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EventCommand {
+    /// Set the event, waking every waiter.
+    Set {
+        /// The event's name.
+        name: String,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Clear the event.
+    Clear {
+        /// The event's name.
+        name: String,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Wait until the event is set; prints true, or exits with code 1 when the timeout ran
+    /// out.
+    Wait {
+        /// The event's name.
+        name: String,
+        /// Give up after this many seconds.
+        #[arg(long, allow_hyphen_values = true)]
+        timeout: Option<f64>,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+    /// Print true if the event is set, false if not.
+    IsSet {
+        /// The event's name.
+        name: String,
+        #[command(flatten)]
+        conn: ConnArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct PublishArgs {
+    /// The topic.
+    pub topic: String,
+    /// The message, as JSON: 7, '"text"', '{"n": 1}'.
+    #[arg(allow_hyphen_values = true)]
+    pub value: String,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SubscribeArgs {
+    /// The topic.
+    pub topic: String,
+    /// Stop after this many messages.
+    #[arg(long)]
+    pub count: Option<u64>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SharedArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub conn: ConnArgs,
 }
 
 #[derive(Subcommand, Debug)]

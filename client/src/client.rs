@@ -90,13 +90,18 @@ impl Client {
         })
     }
 
-    /// The connection information in use.
+    /// The connection, for the modules that build handles on it.
+    pub(crate) fn conn(&self) -> &Arc<Conn> {
+        &self.conn
+    }
+
     /// `Ok` while the controller answers its heartbeats; the reason once it was lost (or
     /// refused this client). Costs no round trip: the client's I/O thread keeps it.
     pub fn check_connected(&self) -> Result<(), ClusterError> {
         self.conn.check_usable()
     }
 
+    /// The connection information in use.
     pub fn connection_info(&self) -> &ConnectionInfo {
         self.conn.info()
     }

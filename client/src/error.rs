@@ -37,6 +37,11 @@ pub enum ClusterError {
     Socket(#[from] zmq::Error),
     #[error("unexpected message from the controller: {0}")]
     Protocol(String),
+    /// An operation on a shared object failed: `ename` is `TimeoutError` (a `get` ran out
+    /// of time), `KeyboardInterrupt` (a wait was interrupted), or the controller's own
+    /// (`QueueFull`, `ValueError`, `RuntimeError`, ...).
+    #[error("{ename}: {message}")]
+    Shared { ename: String, message: String },
     /// A thread this process needs could not be started (the system is out of resources).
     #[error("cannot start the {what} thread: {source}")]
     Thread {
@@ -92,6 +97,7 @@ pub fn exit_status(e: &ClusterError) -> ExitStatus {
         | ClusterError::Controller(_)
         | ClusterError::Socket(_)
         | ClusterError::Protocol(_)
+        | ClusterError::Shared { .. }
         | ClusterError::Thread { .. } => ExitStatus::Failed,
     }
 }
@@ -157,6 +163,7 @@ impl ClusterError {
             ClusterError::Socket(_) => "SocketError",
             ClusterError::Protocol(_) => "ProtocolError",
             ClusterError::Thread { .. } => "ThreadError",
+            ClusterError::Shared { ename, .. } => ename,
         }
     }
 }

@@ -21,13 +21,16 @@ pub mod events;
 pub mod failures;
 mod report;
 mod result;
+pub mod shared;
 mod view;
 
 pub use client::{Client, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};
 pub use error::{exit_status, profile_exit_status, ClusterError, ErrorGroup, ExitStatus, Failures};
 pub use protocol::alloc::keep_large_buffers;
 pub use protocol::messages::{EngineInfo, ErrorKind, FunctionInfo, QueueStatus, TaskError};
+pub use protocol::shared::{SharedInfo, SharedOp, SharedResult};
 pub use protocol::{EngineId, MsgId, Value};
 pub use report::engines_table;
 pub use result::{AsCompleted, AsyncResult, Item, ItemCursor, Items, Step};
+pub use shared::{Counter, Event, Lock, Queue, Semaphore, Subscription, Variable};
 pub use view::{partition, DirectView, LoadBalancedView, Targets};

@@ -55,6 +55,8 @@ pub struct ControllerConfig {
     pub ports: [u16; 4],
     /// Port of the events publisher; 0 picks a free one.
     pub events_port: u16,
+    /// Bounds on shared objects (queues, variables, topics).
+    pub shared: crate::shared::Limits,
 }
 
 impl Default for ControllerConfig {
@@ -69,6 +71,7 @@ impl Default for ControllerConfig {
             key: None,
             ports: [0; 4],
             events_port: 0,
+            shared: crate::shared::Limits::default(),
         }
     }
 }
@@ -258,7 +261,7 @@ impl Controller {
                 StateConfig {
                     heartbeat: cfg.heartbeat,
                     hwm: cfg.hwm,
-                    shared: crate::shared::Limits::default(),
+                    shared: cfg.shared,
                 },
                 scheduler,
             ),

@@ -62,7 +62,11 @@ pub fn execute(
     registry: &Registry,
     cancel: &CancelToken,
 ) -> Result<Value, Failure> {
-    let ctx = CallCtx { cancel };
+    let port = ns.port();
+    let ctx = CallCtx {
+        cancel,
+        shared: port.as_deref(),
+    };
     let aborted = || Failure::from(CallError::Failed(crate::FnError::Cancelled));
     match req {
         TaskRequest::Apply { func, args } => {

@@ -6,7 +6,9 @@
 //! [`CallCtx`] whose cancellation token it must consult in long loops.
 
 use protocol::messages::FunctionInfo;
+use protocol::shared::{SharedOp, SharedResult};
 use protocol::Value;
+use script::shared::{SharedError, SharedPort};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -166,6 +168,66 @@ impl CancelToken {
 /// What a function sees of the engine while it runs.
 pub struct CallCtx<'a> {
     pub cancel: &'a CancelToken,
+    /// The engine's shared objects (`None` where there is no controller, as in unit tests):
+    /// read through [`CallCtx::event_is_set`] and [`CallCtx::set_event`].
+    pub shared: Option<&'a dyn SharedPort>,
+}
+
+impl<'a> CallCtx<'a> {
+    /// A context without shared objects.
+    pub fn new(cancel: &'a CancelToken) -> CallCtx<'a> {
+        CallCtx {
+            cancel,
+            shared: None,
+        }
+    }
+
+    fn port(&self, name: &str) -> Result<&'a dyn SharedPort, FnError> {
+        self.shared.ok_or_else(|| {
+            FnError::Runtime(format!(
+                "Event({name:?}) needs a controller: shared objects work on engines of a cluster"
+            ))
+        })
+    }
+
+    /// Whether event `name` is set: on an engine a local read of the copy the controller
+    /// keeps up to date (the first call watches it, one round trip), cheap enough for a
+    /// check every few thousand iterations.
+    pub fn event_is_set(&self, name: &str) -> Result<bool, FnError> {
+        let port = self.port(name)?;
+        if let Some(set) = port.watched_event(name) {
+            return Ok(set);
+        }
+        match port.call(SharedOp::IsSet { name: name.into() }, vec![]) {
+            Ok((SharedResult::Bool { value }, _)) => Ok(value),
+            Ok((other, _)) => Err(shared_failure(name, &format!("{other:?}"))),
+            Err(e) => Err(shared_error(e)),
+        }
+    }
+
+    /// Sets event `name` (a round trip to the controller).
+    pub fn set_event(&self, name: &str) -> Result<(), FnError> {
+        let port = self.port(name)?;
+        match port.call(SharedOp::SetEvent { name: name.into() }, vec![]) {
+            Ok((SharedResult::Done {}, _)) => Ok(()),
+            Ok((other, _)) => Err(shared_failure(name, &format!("{other:?}"))),
+            Err(e) => Err(shared_error(e)),
+        }
+    }
+}
+
+fn shared_error(e: SharedError) -> FnError {
+    if e.ename == FnError::Cancelled.ename() {
+        FnError::Cancelled
+    } else {
+        FnError::Runtime(e.to_string())
+    }
+}
+
+fn shared_failure(name: &str, answer: &str) -> FnError {
+    FnError::Runtime(format!(
+        "Event({name:?}): unexpected answer from the controller: {answer}"
+    ))
 }
 
 /// A number argument as given: an exact integer or a float.
@@ -555,7 +617,7 @@ mod tests {
     fn arguments_are_checked_before_the_call() {
         let r = sample();
         let tok = CancelToken::new();
-        let ctx = CallCtx { cancel: &tok };
+        let ctx = CallCtx::new(&tok);
         assert_eq!(
             r.call("add", &[Value::Int(2), Value::Int(3)], &ctx),
             Ok(Value::Int(5))

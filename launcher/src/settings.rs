@@ -44,6 +44,12 @@ pub struct ControllerSettings {
     /// Largest message accepted, in bytes.
     #[arg(long, default_value_t = protocol::wire::DEFAULT_MAX_MESSAGE_BYTES)]
     pub max_message_bytes: usize,
+    /// Most items one shared queue holds (a put past it fails with QueueFull).
+    #[arg(long, value_name = "N", default_value_t = controller::shared::Limits::default().max_queue_items)]
+    pub queue_max_items: usize,
+    /// Most memory all shared objects (queues, variables, topic buffers) hold together, in MiB.
+    #[arg(long, value_name = "MB", default_value_t = controller::shared::Limits::default().max_bytes >> 20)]
+    pub shared_memory: usize,
     /// Bind the ports and use the key of the profile's existing connection files (left by a
     /// controller that died), so that engines run with `--reconnect` and running clients
     /// find the new controller.
@@ -70,6 +76,11 @@ impl ControllerSettings {
             key: None,
             ports: [0; 4],
             events_port: 0,
+            shared: controller::shared::Limits {
+                max_queue_items: self.queue_max_items,
+                max_bytes: self.shared_memory.saturating_mul(1 << 20),
+                ..controller::shared::Limits::default()
+            },
         })
     }
 
@@ -86,6 +97,10 @@ impl ControllerSettings {
             self.hb_misses.to_string(),
             "--max-message-bytes".into(),
             self.max_message_bytes.to_string(),
+            "--queue-max-items".into(),
+            self.queue_max_items.to_string(),
+            "--shared-memory".into(),
+            self.shared_memory.to_string(),
         ];
         if let Some(loc) = &self.location {
             v.extend(["--location".into(), loc.clone()]);

@@ -369,6 +369,9 @@ pub struct SharedInfo {
     /// Lock slots, or a topic's subscribers; 0 otherwise.
     #[serde(default)]
     pub limit: u32,
+    /// A topic's messages dropped from its subscribers' full buffers (while they subscribe).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub dropped: u64,
 }
 
 #[cfg(test)]

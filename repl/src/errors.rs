@@ -88,23 +88,31 @@ pub fn frames(traceback: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// The Python-style name of an error that did not come from the cluster: an interrupt, a
-/// bad argument, Lua's own errors.
-pub fn local_ename(e: &mlua::Error) -> &'static str {
+/// The Python-style name of an error that did not come from a task: an operation on a
+/// shared object (`TimeoutError`, `QueueFull`, ... as the `SharedError` says), an
+/// interrupt, a bad argument, Lua's own errors.
+pub fn local_ename(e: &mlua::Error) -> std::borrow::Cow<'static, str> {
     match e {
         mlua::Error::CallbackError { cause, .. } | mlua::Error::WithContext { cause, .. } => {
             local_ename(cause)
         }
-        mlua::Error::ExternalError(inner)
+        mlua::Error::ExternalError(inner) => {
+            if let Some(shared) = inner.downcast_ref::<script::shared::SharedError>() {
+                return shared.ename.clone().into();
+            }
             if inner.downcast_ref::<crate::api::Interrupted>().is_some()
-                || inner.downcast_ref::<crate::api::StoppedLocally>().is_some() =>
-        {
-            "KeyboardInterrupt"
+                || inner.downcast_ref::<crate::api::StoppedLocally>().is_some()
+            {
+                return "KeyboardInterrupt".into();
+            }
+            "RuntimeError".into()
         }
-        mlua::Error::BadArgument { .. } | mlua::Error::FromLuaConversionError { .. } => "TypeError",
-        mlua::Error::SyntaxError { .. } => "SyntaxError",
-        mlua::Error::MemoryError(_) => "MemoryError",
-        _ => "RuntimeError",
+        mlua::Error::BadArgument { .. } | mlua::Error::FromLuaConversionError { .. } => {
+            "TypeError".into()
+        }
+        mlua::Error::SyntaxError { .. } => "SyntaxError".into(),
+        mlua::Error::MemoryError(_) => "MemoryError".into(),
+        _ => "RuntimeError".into(),
     }
 }
 
@@ -151,6 +159,19 @@ mod tests {
         assert_eq!(
             syntax_error(msg, src),
             "SyntaxError: In[4], line 2, column 9: unexpected symbol near '+'\n    y = 2 + + 3\n            ^"
+        );
+    }
+
+    #[test]
+    fn shared_errors_keep_their_name_and_line() {
+        let e = mlua::Error::external(script::shared::SharedError::new(
+            "TimeoutError",
+            "queue jobs had no item within 0.5 s",
+        ));
+        assert_eq!(local_ename(&e), "TimeoutError");
+        assert_eq!(
+            root_message(&e),
+            "TimeoutError: queue jobs had no item within 0.5 s"
         );
     }
 

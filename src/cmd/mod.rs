@@ -7,3 +7,4 @@ pub mod events;
 pub mod oneshot;
 pub mod profile;
 pub mod repl;
+pub mod shared;

@@ -8,7 +8,7 @@ use client::{AsyncResult, Client, Targets, Value};
 use std::process::ExitCode;
 use std::time::Duration;
 
-fn connect(profile: &str, conn: &ConnArgs) -> anyhow::Result<Client> {
+pub(crate) fn connect(profile: &str, conn: &ConnArgs) -> anyhow::Result<Client> {
     Ok(match &conn.file {
         Some(path) => Client::from_file(path)?,
         None => Client::connect(profile)?,
@@ -20,7 +20,7 @@ fn parse_targets(s: &str) -> anyhow::Result<Targets> {
 }
 
 /// Parses a command-line argument as a JSON value.
-fn parse_value(text: &str) -> anyhow::Result<Value> {
+pub(crate) fn parse_value(text: &str) -> anyhow::Result<Value> {
     // Quote at most the start of a long argument in the message.
     let shown: String = match text.char_indices().nth(60) {
         Some((cut, _)) => format!("{}...", &text[..cut]),

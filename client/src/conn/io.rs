@@ -4,8 +4,11 @@
 //! declares the controller lost when its pings stop.
 
 use super::store::{Finished, Store};
-use protocol::messages::{ControllerReply, ErrorKind, ReplyMeta, TaskError, TaskReply, TASK_REPLY};
-use protocol::wire::{recv_frames, Decoder};
+use protocol::messages::{
+    ClientRequest, ControllerReply, Empty, ErrorKind, ReplyMeta, TaskError, TaskReply, TASK_REPLY,
+};
+use protocol::shared::{SharedReply, SHARED_REPLY};
+use protocol::wire::{recv_frames, Decoder, Encoder};
 use protocol::{Received, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,6 +21,18 @@ pub(crate) struct IoSockets {
     pub inbox: zmq::Socket,
 }
 
+/// What the I/O thread needs to tell the controller that this client is alive, and that
+/// it leaves.
+pub(crate) struct KeepAlive {
+    /// Signs the `keep_alive` and `goodbye` messages.
+    pub encoder: Encoder,
+    /// How often a `keep_alive` goes out (the controller's heartbeat period).
+    pub period: Duration,
+}
+
+/// How long a closing client waits for its `goodbye` to leave.
+const GOODBYE_LINGER_MS: i32 = 500;
+
 pub(crate) fn run(
     sockets: IoSockets,
     mut decoder: Decoder,
@@ -25,13 +40,23 @@ pub(crate) fn run(
     stop: Arc<AtomicBool>,
     deadline: Duration,
     url: String,
+    keepalive: KeepAlive,
 ) {
     let IoSockets {
         dealer,
         ping,
         inbox,
     } = sockets;
+    let alive = |req: ClientRequest| {
+        let out = keepalive
+            .encoder
+            .tagged(vec![], None, &serde_json::json!({}), &req, vec![]);
+        out.frames
+    };
+    let mut last_keepalive = Instant::now();
     let mut last_ping = Instant::now();
+    // Whether the controller ever answered (then it is worth saying goodbye).
+    let mut heard = false;
     let mut lost = false;
     // Session of the controller whose pings we hear: pings from another session mean it was
     // replaced (restarted on the same ports), and the tasks it held are gone with it.
@@ -75,6 +100,7 @@ pub(crate) fn run(
                     Ok(msg) => {
                         // Anything signed from the controller shows it is alive.
                         last_ping = Instant::now();
+                        heard = true;
                         file(msg, &store);
                     }
                     Err(e) => warn!("rejected a message from the controller: {e}"),
@@ -101,6 +127,14 @@ pub(crate) fn run(
                 }
             }
         }
+        // The controller releases the shared locks, subscriptions and waits of a client it
+        // has not heard from past its heartbeat deadline.
+        if last_keepalive.elapsed() >= keepalive.period {
+            last_keepalive = Instant::now();
+            if let Err(e) = dealer.send_multipart(alive(ClientRequest::KeepAlive(Empty {})), 0) {
+                debug!("cannot send a keepalive: {e}");
+            }
+        }
         let silent = last_ping.elapsed();
         if silent > deadline && !lost {
             lost = true;
@@ -113,6 +147,16 @@ pub(crate) fn run(
             store.set_lost(None);
         }
     }
+    // Leaving: the controller releases what this client held at once. The socket lingers
+    // briefly so that the goodbye leaves before the context is closed (not when the
+    // controller is gone: nobody would read it, and closing would wait for nothing).
+    if heard && !lost {
+        let _ = dealer.set_linger(GOODBYE_LINGER_MS);
+        let goodbye = alive(ClientRequest::Goodbye(Empty {}));
+        if let Err(e) = dealer.send_multipart(goodbye, zmq::DONTWAIT) {
+            debug!("cannot say goodbye to the controller: {e}");
+        }
+    }
     store.set_closed();
 }
 
@@ -122,6 +166,15 @@ fn file(mut msg: Received, store: &Store) {
         debug!("message without a parent header from the controller; dropped");
         return;
     };
+    if msg.msg_type() == SHARED_REPLY {
+        let buffers = msg.take_buffers();
+        let answer = msg
+            .content::<SharedReply>()
+            .map(|r| (r, buffers))
+            .map_err(|e| format!("cannot read the controller's answer: {e}"));
+        store.shared_reply(parent.msg_id, answer);
+        return;
+    }
     if msg.msg_type() == TASK_REPLY {
         let meta: ReplyMeta = msg.metadata().unwrap_or_default();
         let buffers = msg.take_buffers();

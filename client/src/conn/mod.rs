@@ -6,9 +6,11 @@
 
 mod control;
 mod io;
+mod shared;
 mod store;
 
 pub use control::DEFAULT_REQUEST_TIMEOUT;
+pub(crate) use shared::{what as shared_what, INTERRUPTED};
 pub(crate) use store::{Finished, GroupId, Tally, CONTROLLER_LOST};
 
 use crate::error::ClusterError;
@@ -135,9 +137,13 @@ impl Conn {
                 ping,
                 inbox,
             };
+            let keepalive = io::KeepAlive {
+                encoder: encoder.clone(),
+                period: Duration::from_millis(info.heartbeat.period_ms.max(1)),
+            };
             std::thread::Builder::new()
                 .name("cluster-client-io".into())
-                .spawn(move || io::run(sockets, decoder, store, stop, hb_deadline, url))
+                .spawn(move || io::run(sockets, decoder, store, stop, hb_deadline, url, keepalive))
                 .map_err(|source| ClusterError::Thread {
                     what: "client",
                     source,

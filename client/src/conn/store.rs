@@ -6,7 +6,9 @@
 //! waiting for it, costs O(1) however many tasks it holds. Nothing here may scan all the
 //! ids of a result while holding the lock: the I/O thread files every outcome under it.
 
+use bytes::Bytes;
 use protocol::messages::{ControllerReply, ErrorKind, TaskError};
+use protocol::shared::SharedReply;
 use protocol::{EngineId, MsgId, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -28,6 +30,10 @@ pub struct Finished {
     /// When the client received the outcome.
     pub at: Instant,
 }
+
+/// The answer to a shared-object request: the reply and its buffer frames, or why it could
+/// not be read.
+pub type SharedAnswer = Result<(SharedReply, Vec<Bytes>), String>;
 
 /// The tasks submitted together for one result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,6 +73,11 @@ pub struct StoreState {
     next_group: u64,
     /// Answers to control requests, by request id.
     replies: HashMap<MsgId, ControllerReply>,
+    /// Shared-object requests someone waits for: only their answers are kept (the answer to
+    /// a `Cancel`, or to a request given up on, is dropped on arrival).
+    shared_wanted: HashSet<MsgId>,
+    /// Answers to shared-object requests, by request id, with their buffers.
+    shared: HashMap<MsgId, SharedAnswer>,
     /// Set while the controller is unreachable, with the reason.
     pub lost: Option<String>,
     /// Set when the controller refused our signature.
@@ -99,6 +110,13 @@ impl StoreState {
     /// Takes the answer to a control request, if it has come.
     pub fn take_reply(&mut self, id: &MsgId) -> Option<ControllerReply> {
         self.replies.remove(id)
+    }
+
+    /// Takes the answer to a shared-object request, if it has come.
+    pub fn take_shared(&mut self, id: &MsgId) -> Option<SharedAnswer> {
+        let answer = self.shared.remove(id)?;
+        self.shared_wanted.remove(id);
+        Some(answer)
     }
 
     /// Ends a pending task: counts it in its group, and keeps the outcome unless nobody can
@@ -163,6 +181,30 @@ impl Store {
     pub fn finish(&self, id: MsgId, f: Finished) {
         // Already ended (e.g. failed when the controller was lost): keep the first outcome.
         if self.lock().end(id, f) {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Records that the answer to shared-object request `id` is awaited (before it is sent,
+    /// so the answer cannot be missed).
+    pub fn want_shared(&self, id: MsgId) {
+        self.lock().shared_wanted.insert(id);
+    }
+
+    /// Gives up on the answer to shared-object request `id` (dropped if it comes later).
+    pub fn unwant_shared(&self, id: &MsgId) {
+        let mut s = self.lock();
+        s.shared_wanted.remove(id);
+        s.shared.remove(id);
+    }
+
+    /// Files the answer to a shared-object request and wakes waiters; dropped when nobody
+    /// waits for it.
+    pub fn shared_reply(&self, id: MsgId, answer: SharedAnswer) {
+        let mut s = self.lock();
+        if s.shared_wanted.contains(&id) {
+            s.shared.insert(id, answer);
+            drop(s);
             self.changed.notify_all();
         }
     }

@@ -2,7 +2,7 @@
 //! sockets and processes; these pin down the state machine).
 
 use super::*;
-use protocol::shared::StoredItem;
+use protocol::shared::{StoredItem, WatchState};
 use protocol::{Header, MsgId, Value};
 
 fn header(n: u64) -> Header {
@@ -580,6 +580,11 @@ fn subscribers_get_what_was_published_after_they_subscribed_and_overflow_drops_t
     assert_eq!(r, SharedResult::Items { dropped: 1 });
     assert_eq!(got, vec![Value::Int(3), Value::Int(5), Value::Int(7)]);
     assert_eq!(t.s.dropped_messages, 1);
+    let SharedResult::Objects { objects } = t.ask(client(1), SharedOp::List {}, vec![]).0 else {
+        panic!()
+    };
+    let topic = objects.iter().find(|o| o.kind == "topic").unwrap();
+    assert_eq!((topic.limit, topic.dropped), (2, 1));
     // Someone else's subscription is not yours.
     let (r, _) = t.ask(client(1), next(sub, 1), vec![]);
     assert!(matches!(r, SharedResult::Error { .. }));

@@ -50,9 +50,10 @@ pub fn registry() -> Registry {
             Param::new("n", Int),
             Param::new("from", Int),
             Param::new("to", Int),
+            Param::optional("event", ParamType::Str),
         ],
         "bool",
-        "True if no odd i in [from, to), 3 <= i < n, divides n (false if n is even)",
+        "True if no odd i in [from, to) divides n; event: set on a factor, false once set",
         trial::check_prime_in_range,
     ));
     add(Function::typed(
@@ -155,6 +156,18 @@ pub fn registry() -> Registry {
             protocol::host::hostname().map(Value::Str).ok_or_else(|| {
                 FnError::Runtime("hostname: the host name could not be read".to_string())
             })
+        },
+    ));
+    add(Function::typed(
+        "time",
+        vec![],
+        "float",
+        "Seconds since 1970-01-01 UTC on the engine's clock, to the microsecond",
+        |_, _| {
+            let since = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_err(|_| FnError::Runtime("time: the clock is before 1970".into()))?;
+            Ok(Value::Float(since.as_micros() as f64 / 1e6))
         },
     ));
     add(Function::typed(

@@ -8,7 +8,7 @@ use crate::registry::{CallCtx, CallError, CancelToken, FnError};
 
 fn call(name: &str, args: &[Value]) -> Result<Value, CallError> {
     let tok = CancelToken::new();
-    registry().call(name, args, &CallCtx { cancel: &tok })
+    registry().call(name, args, &CallCtx::new(&tok))
 }
 
 fn ok(name: &str, args: &[Value]) -> Value {
@@ -32,7 +32,7 @@ fn aborted(name: &str, args: &[Value]) -> Result<Value, CallError> {
     let reg = registry();
     std::thread::scope(|s| {
         s.spawn(|| tok.cancel());
-        reg.call(name, args, &CallCtx { cancel: &tok })
+        reg.call(name, args, &CallCtx::new(&tok))
     })
 }
 
@@ -63,6 +63,7 @@ fn every_builtin_has_short_help_and_is_listed() {
         "sleep",
         "getpid",
         "hostname",
+        "time",
         "version",
     ] {
         assert!(names.contains(&expected), "{expected} missing");
@@ -531,7 +532,7 @@ fn abort_before_the_call_stops_it_at_once() {
     let tok = CancelToken::new();
     tok.cancel();
     let reg = registry();
-    let ctx = CallCtx { cancel: &tok };
+    let ctx = CallCtx::new(&tok);
     for (name, args) in [
         (
             "check_prime_in_range",
@@ -546,4 +547,122 @@ fn abort_before_the_call_stops_it_at_once() {
             "{name}"
         );
     }
+}
+
+#[test]
+fn time_is_the_wall_clock_in_seconds() {
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let Value::Float(t) = ok("time", &[]) else {
+        panic!("time returns a float")
+    };
+    assert!((t - before).abs() < 5.0, "{t} vs {before}");
+}
+
+/// Events as an engine's port keeps them: a local copy per name, a count of reads, and
+/// (optionally) the copy turning set after some reads, as if another engine set it.
+#[derive(Default)]
+struct Events {
+    set: std::cell::RefCell<std::collections::HashMap<String, bool>>,
+    reads: std::cell::Cell<u64>,
+    set_after: Option<u64>,
+}
+
+impl script::shared::SharedPort for Events {
+    fn call(
+        &self,
+        op: protocol::shared::SharedOp,
+        _: Vec<Value>,
+    ) -> Result<(protocol::shared::SharedResult, Vec<Value>), script::shared::SharedError> {
+        match op {
+            protocol::shared::SharedOp::SetEvent { name } => {
+                self.set.borrow_mut().insert(name, true);
+                Ok((protocol::shared::SharedResult::Done {}, vec![]))
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn watched_event(&self, name: &str) -> Option<bool> {
+        self.reads.set(self.reads.get() + 1);
+        if self.set_after.is_some_and(|n| self.reads.get() > n) {
+            self.set.borrow_mut().insert(name.to_string(), true);
+        }
+        Some(self.set.borrow().get(name).copied().unwrap_or(false))
+    }
+}
+
+fn with_events(events: &Events, args: &[Value]) -> Result<Value, CallError> {
+    let tok = CancelToken::new();
+    let ctx = CallCtx {
+        cancel: &tok,
+        shared: Some(events),
+    };
+    registry().call("check_prime_in_range", args, &ctx)
+}
+
+#[test]
+fn check_prime_in_range_with_an_event_sets_it_on_a_factor_and_stops_once_set() {
+    let found = Value::from("found");
+    // 95362951 divides 100109100129100369 (README): found, answered false, event set.
+    let events = Events::default();
+    let n = int(100109100129100369);
+    assert_eq!(
+        with_events(
+            &events,
+            &[n.clone(), int(3), int(200_000_000), found.clone()]
+        ),
+        Ok(Value::Bool(false))
+    );
+    assert_eq!(events.set.borrow().get("found"), Some(&true));
+    // A range without a divisor, with the event unset throughout: the plain answer.
+    let events = Events::default();
+    assert_eq!(
+        with_events(
+            &events,
+            &[int(PRIME_A), int(3), int(3_000_000), found.clone()]
+        ),
+        Ok(Value::Bool(true))
+    );
+    assert!(events.set.borrow().get("found").is_none());
+    assert!(
+        events.reads.get() >= 10,
+        "read {} times",
+        events.reads.get()
+    );
+    // A range of years of work stops once another range set the event (here, after 5
+    // reads of the copy): false, n is not prime.
+    let events = Events {
+        set_after: Some(5),
+        ..Events::default()
+    };
+    assert_eq!(
+        with_events(
+            &events,
+            &[int(PRIME_B), int(3), int(i64::MAX), found.clone()]
+        ),
+        Ok(Value::Bool(false))
+    );
+    assert_eq!(events.reads.get(), 6);
+    // Already set: false at once.
+    assert_eq!(
+        with_events(
+            &events,
+            &[int(PRIME_B), int(3), int(i64::MAX), found.clone()]
+        ),
+        Ok(Value::Bool(false))
+    );
+    // Without shared objects (no controller), a clear error.
+    let e = failed(
+        "check_prime_in_range",
+        &[int(PRIME_B), int(3), int(5), found],
+    );
+    assert_eq!(e.ename(), "RuntimeError");
+    assert!(
+        e.to_string()
+            .starts_with("Event(\"found\") needs a controller"),
+        "{e}"
+    );
 }

@@ -3,17 +3,27 @@
 //! `factorize_naive`.
 
 use super::non_negative;
-use crate::registry::{Args, CallCtx, CancelToken, FnError};
+use crate::registry::{Args, CallCtx, FnError};
 use protocol::Value;
 
 /// Trial divisions between two cancellation checks.
 const DIV_CHUNK: u64 = 1 << 12;
 
-/// `check_prime_in_range(n, from, to)`: whether no odd i in the range divides n.
+/// `check_prime_in_range(n, from, to[, event])`: whether no odd i in the range divides n.
+///
+/// With `event` (the name of a shared `Event`), ranges searched on several engines stop
+/// together: the search reads the event (a local copy on an engine) after every turn of the
+/// wheel (at most 5,760 divisions) and stops, answering false, once it is set; and it sets
+/// the event when it finds a divisor. False then reads "n is not prime": some range found a
+/// factor. Without `event`, the search is exactly as before (no reads).
 pub(super) fn check_prime_in_range(ctx: &CallCtx<'_>, args: &Args<'_>) -> Result<Value, FnError> {
     let n = non_negative("check_prime_in_range", args, "n")?;
     let from = args.int("from")?;
     let to = args.int("to")?;
+    let event = match args.get("event")? {
+        Some(Value::Str(name)) => Some(name.as_str()),
+        _ => None,
+    };
     if n % 2 == 0 && n != 2 {
         return Ok(Value::Bool(false));
     }
@@ -21,7 +31,32 @@ pub(super) fn check_prime_in_range(ctx: &CallCtx<'_>, args: &Args<'_>) -> Result
     let start = from.max(3) as u64;
     let start = start | 1;
     let end = u64::try_from(to).unwrap_or(0).min(n);
-    Ok(Value::Bool(!has_odd_divisor(n, start, end, ctx.cancel)?))
+    let found = match event {
+        None => has_odd_divisor(n, start, end, &mut || ctx.cancel.check().map(|()| false))?,
+        Some(name) => {
+            if ctx.event_is_set(name)? {
+                return Ok(Value::Bool(false));
+            }
+            let scan = has_odd_divisor(n, start, end, &mut || {
+                ctx.cancel.check()?;
+                ctx.event_is_set(name)
+            })?;
+            if scan == Scan::Found {
+                ctx.set_event(name)?;
+            }
+            scan
+        }
+    };
+    Ok(Value::Bool(found == Scan::NotFound))
+}
+
+/// How a search for a divisor ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scan {
+    Found,
+    NotFound,
+    /// The check said stop before the range was searched.
+    Stopped,
 }
 
 /// Whether some odd i in `[start, end)` (`start` odd) divides `n`.
@@ -34,19 +69,25 @@ pub(super) fn check_prime_in_range(ctx: &CallCtx<'_>, args: &Args<'_>) -> Result
 ///
 /// Each full turn of the wheel is divided in floating point, several divisions per
 /// instruction (see [`turn_has_divisor`]) where the CPU allows; the rest by integer
-/// division. The cancellation flag is checked after every turn (at most 5,760 divisions).
-fn has_odd_divisor(n: u64, start: u64, end: u64, cancel: &CancelToken) -> Result<bool, FnError> {
+/// division. `check` runs after every turn (at most 5,760 divisions): an error ends the
+/// search (an abort), `Ok(true)` stops it.
+fn has_odd_divisor(
+    n: u64,
+    start: u64,
+    end: u64,
+    check: &mut dyn FnMut() -> Result<bool, FnError>,
+) -> Result<Scan, FnError> {
     // Below FLOAT_MIN, plain odd trial division (a few hundred divisions at most).
     let mut i = start;
     let small_end = end.min(FLOAT_MIN);
     while i < small_end {
         if n.is_multiple_of(i) {
-            return Ok(true);
+            return Ok(Scan::Found);
         }
         i += 2;
     }
     if i >= end {
-        return Ok(false);
+        return Ok(Scan::NotFound);
     }
     let wheel = Wheel::for_n(n);
     let m = wheel.modulus;
@@ -67,19 +108,21 @@ fn has_odd_divisor(n: u64, start: u64, end: u64, cancel: &CancelToken) -> Result
                 .any(|c| n.is_multiple_of(c)),
         };
         if found {
-            return Ok(true);
+            return Ok(Scan::Found);
         }
         since_check += wheel.residues.len();
         if since_check >= DIV_CHUNK as usize {
             since_check = 0;
-            cancel.check()?;
+            if check()? {
+                return Ok(Scan::Stopped);
+            }
         }
         match base.checked_add(m) {
             Some(next) => base = next,
             None => break,
         }
     }
-    Ok(false)
+    Ok(Scan::NotFound)
 }
 
 /// The smallest candidate divided in floating point (see [`turn_has_divisor`]).

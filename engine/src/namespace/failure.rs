@@ -161,7 +161,11 @@ fn classify(e: &mlua::Error, opts: &ScriptOptions) -> Failure {
                     .map(traceback_lines)
                     .unwrap_or_default(),
             },
-            None => Failure::new("RuntimeError", err.to_string()),
+            None => match err.downcast_ref::<script::shared::SharedError>() {
+                // A shared object's failure keeps its name (`TimeoutError`, `QueueFull`, ...).
+                Some(e) => Failure::new(&e.ename, e.message.clone()),
+                None => Failure::new("RuntimeError", err.to_string()),
+            },
         },
         other => Failure::new("RuntimeError", other.to_string()),
     }

@@ -35,6 +35,7 @@ use output::Output;
 use protocol::Value;
 use script::convert::wire_type_name as lua_type;
 use script::convert::BinaryHeld;
+use script::shared::SharedPort;
 use shipped::Compiled;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -99,14 +100,29 @@ pub struct Namespace {
     binary: BinaryHeld,
     /// `binary` after the last garbage collection.
     binary_after_gc: usize,
+    /// How code reaches shared objects (`None`: it cannot).
+    port: Option<Rc<dyn SharedPort>>,
 }
 
 impl Namespace {
-    /// A fresh state with the registry's built-ins, stopped by `cancel`.
+    /// A fresh state with the registry's built-ins, stopped by `cancel`, without shared
+    /// objects.
     pub fn new(
         registry: &Registry,
         cancel: Arc<CancelToken>,
         opts: &ScriptOptions,
+    ) -> mlua::Result<Namespace> {
+        Namespace::with_port(registry, cancel, opts, None)
+    }
+
+    /// A fresh state whose code reaches the controller's shared objects through `port`:
+    /// `Queue`, `Event`, ... in the library table (so `execute` code and shipped functions
+    /// see them), and built-ins get it in their [`crate::CallCtx`].
+    pub fn with_port(
+        registry: &Registry,
+        cancel: Arc<CancelToken>,
+        opts: &ScriptOptions,
+        port: Option<Rc<dyn SharedPort>>,
     ) -> mlua::Result<Namespace> {
         let lua = script::new_state(&script::SandboxOptions {
             memory_limit: None,
@@ -115,8 +131,14 @@ impl Namespace {
         let lib = lua.globals();
         for name in registry.names() {
             if let Some(f) = registry.get(name) {
-                lib.raw_set(name, setup::builtin(&lua, f.clone(), cancel.clone())?)?;
+                lib.raw_set(
+                    name,
+                    setup::builtin(&lua, f.clone(), cancel.clone(), port.clone())?,
+                )?;
             }
+        }
+        if let Some(port) = &port {
+            script::shared::install(&lua, &lib, port.clone())?;
         }
         let ns = lua.create_table()?;
         let out = Rc::new(RefCell::new(Output::default()));
@@ -190,7 +212,13 @@ impl Namespace {
             opts: opts.clone(),
             binary,
             binary_after_gc: 0,
+            port,
         })
+    }
+
+    /// The shared-objects port, for native calls.
+    pub fn port(&self) -> Option<Rc<dyn SharedPort>> {
+        self.port.clone()
     }
 
     /// What the running task printed so far (then empty for the next).

@@ -6,7 +6,9 @@ use super::failure::raise;
 use crate::registry::{panic_message, CallCtx, CancelToken, Function as Builtin};
 use mlua::{Lua, MultiValue};
 use script::convert::{from_lua, to_lua, BytesMode};
+use script::shared::SharedPort;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// Set up once in every state, with the namespace, the output writer and the abort test as
@@ -56,6 +58,7 @@ pub(super) fn builtin(
     lua: &Lua,
     f: Builtin,
     cancel: Arc<CancelToken>,
+    port: Option<Rc<dyn SharedPort>>,
 ) -> mlua::Result<mlua::Function> {
     lua.create_function(move |lua, args: MultiValue| {
         let mut args: Vec<mlua::Value> = args.into_iter().collect();
@@ -73,7 +76,10 @@ pub(super) fn builtin(
         }
         f.check_args(&vals)
             .map_err(|e| raise(e.ename(), e.to_string()))?;
-        let ctx = CallCtx { cancel: &cancel };
+        let ctx = CallCtx {
+            cancel: &cancel,
+            shared: port.as_deref(),
+        };
         match catch_unwind(AssertUnwindSafe(|| (f.body)(&ctx, &vals))) {
             Ok(Ok(v)) => to_lua(lua, &v, BytesMode::UserData),
             Ok(Err(e)) => Err(raise(e.ename(), e.to_string())),

@@ -150,3 +150,41 @@ fn references_and_pulls_follow_paths_and_say_what_is_missing() {
     let e = n.path_function("a.b").unwrap_err();
     assert_eq!(e.evalue, "'a.b' on this engine is a map, not a function");
 }
+
+/// A port whose every call fails with the given name, as the controller's refusals do.
+struct Refusing(&'static str);
+
+impl SharedPort for Refusing {
+    fn call(
+        &self,
+        _: protocol::shared::SharedOp,
+        _: Vec<Value>,
+    ) -> Result<(protocol::shared::SharedResult, Vec<Value>), script::shared::SharedError> {
+        Ok((
+            protocol::shared::SharedResult::error(self.0, "the queue holds 3 items at most"),
+            vec![],
+        ))
+    }
+}
+
+#[test]
+fn shared_objects_are_in_the_library_and_their_errors_keep_their_names() {
+    let mut n = Namespace::with_port(
+        &crate::builtins::registry(),
+        Arc::new(CancelToken::new()),
+        &ScriptOptions::default(),
+        Some(Rc::new(Refusing("QueueFull"))),
+    )
+    .unwrap();
+    let err = n.execute("Queue('q'):put(1)").unwrap_err();
+    assert_eq!(
+        (err.ename.as_str(), err.evalue.as_str()),
+        ("QueueFull", "the queue holds 3 items at most")
+    );
+    let err = n.execute("Queue(1)").unwrap_err();
+    assert_eq!(err.ename, "TypeError");
+    // The names are the library's, not the user's.
+    assert_eq!(n.names(), std::collections::BTreeMap::new());
+    // Without a port (no controller), they are not there.
+    assert_eq!(ns().execute("return Queue").unwrap(), Value::Null);
+}

@@ -1,7 +1,9 @@
 //! The control thread: answers heartbeat pings, and receives abort, shutdown and
-//! not-registered notices, so that they work while a long task runs. [`Shared`] is all it
+//! not-registered notices, so that they work while a long task runs, and applies the
+//! changes of watched shared objects the controller pushes. [`Shared`] is all it
 //! shares with the executor.
 
+use super::watch::Watches;
 use super::EngineExit;
 use crate::registry::CancelToken;
 use protocol::messages::{ControllerToEngine, Heartbeat, Pong, Signal};
@@ -27,6 +29,9 @@ pub(super) struct Shared {
     pub(super) exit: Mutex<Option<EngineExit>>,
     /// Largest message the controller accepts; bigger results become errors.
     pub(super) max_bytes: usize,
+    /// Copies of the watched events and variables: the control thread applies the
+    /// controller's pushes, the executor's shared calls read them.
+    pub(super) watches: Watches,
 }
 
 /// A bounded set of aborted task ids (ids of tasks that already finished may linger until
@@ -167,8 +172,7 @@ pub(super) fn control_loop(mut c: ControlCtx) {
                     }
                     Ok(ControllerToEngine::Signal(sig)) => signal(&c.shared, c.id, sig),
                     Ok(ControllerToEngine::RegisterReply(_)) => {}
-                    // Watched shared objects: kept by the engine's shared port (not yet).
-                    Ok(ControllerToEngine::Changed(_)) => {}
+                    Ok(ControllerToEngine::Changed(change)) => c.shared.watches.apply(change),
                     Err(e) => warn!(socket = "control", "rejected message: {e}"),
                 }
             }

@@ -13,8 +13,10 @@
 //! what the two share, `serve` the outer loop that registers again after a lost controller.
 
 mod control;
+mod port;
 mod serve;
 mod task_loop;
+mod watch;
 
 pub use serve::{serve, ServeOptions};
 
@@ -22,10 +24,13 @@ use crate::executor::Namespace;
 use crate::namespace::ScriptOptions;
 use crate::registry::{CancelToken, Registry};
 use control::{control_loop, AbortedSet, ControlCtx, Shared};
+use port::{EnginePort, TaskLink};
 use protocol::auth::Signer;
 use protocol::messages::{ControllerToEngine, EngineMessage, RegisterRequest, PING_TOPIC};
 use protocol::wire::{recv_frames, Decoder, Encoder};
 use protocol::{ConnectionInfo, EngineId, HeartbeatConfig, Session};
+use script::shared::SharedPort;
+use std::rc::Rc;
 use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -264,7 +269,7 @@ impl Engine {
             ping,
             control,
             encoder,
-            mut decoder,
+            decoder,
             signer,
             max_bytes,
             id,
@@ -281,6 +286,7 @@ impl Engine {
             aborted: Mutex::new(AbortedSet::default()),
             exit: Mutex::new(None),
             max_bytes,
+            watches: watch::Watches::default(),
         });
         let (done_tx, done_rx) = mpsc::channel::<()>();
         let control_thread = {
@@ -304,20 +310,13 @@ impl Engine {
                     source,
                 })?
         };
-        let result = Namespace::new(&registry, shared.cancel.clone(), &script)
+        // The task DEALER is shared by the executor loop and the shared-object calls that
+        // code running on this thread makes.
+        let link = Rc::new(TaskLink::new(task, decoder, encoder));
+        let port: Rc<dyn SharedPort> = Rc::new(EnginePort::new(link.clone(), shared.clone()));
+        let result = Namespace::with_port(&registry, shared.cancel.clone(), &script, Some(port))
             .map_err(|e| EngineError::Script(e.to_string()))
-            .and_then(|mut ns| {
-                executor_loop(
-                    &task,
-                    &mut decoder,
-                    &shared,
-                    &registry,
-                    &mut ns,
-                    &encoder,
-                    id,
-                    stop,
-                )
-            });
+            .and_then(|mut ns| executor_loop(&link, &shared, &registry, &mut ns, id, stop));
         let _ = done_tx.send(());
         let _ = control_thread.join();
         let exit = result?;

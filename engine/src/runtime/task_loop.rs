@@ -2,6 +2,7 @@
 //! reply, in arrival order; on stop, answer what already arrived as aborted and say goodbye.
 
 use super::control::Shared;
+use super::port::TaskLink;
 use super::{EngineError, EngineExit};
 use crate::executor::{execute, Failure, Namespace};
 use crate::registry::Registry;
@@ -10,28 +11,27 @@ use protocol::messages::{
     EngineMessage, ErrorKind, ReplyMeta, TaskError, TaskReply, TaskRequest, TASK_REPLY,
     TASK_REQUEST,
 };
-use protocol::wire::{recv_frames, Decoder, Encoder};
+use protocol::wire::Encoder;
 use protocol::{EngineId, Header, Received};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-use tracing::{debug, warn};
+use tracing::debug;
 
 /// Error name of a task that a SIGINT interrupted, as in Python.
 const KEYBOARD_INTERRUPT: &str = "KeyboardInterrupt";
 
 /// Receives tasks, runs them one at a time in arrival order, sends each reply. Returns when
 /// `stop` is set or the control thread decides the engine must stop.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn executor_loop(
-    task: &zmq::Socket,
-    decoder: &mut Decoder,
+    link: &TaskLink,
     shared: &Shared,
     registry: &Registry,
     ns: &mut Namespace,
-    encoder: &Encoder,
     id: EngineId,
     stop: &AtomicBool,
 ) -> Result<EngineExit, EngineError> {
+    let task = &link.socket;
+    let encoder = &link.encoder;
     let exit = loop {
         if stop.load(Ordering::Relaxed) {
             shared.stop(EngineExit::Stopped);
@@ -39,21 +39,18 @@ pub(super) fn executor_loop(
         if let Some(exit) = shared.exit() {
             break exit;
         }
-        // A signal (Ctrl-C, SIGTERM) interrupts the poll: go round and see the stop flag.
-        match task.poll(zmq::POLLIN, 100) {
-            Ok(0) | Err(zmq::Error::EINTR) => continue,
-            Ok(_) => {}
-            Err(e) => return Err(e.into()),
+        // Tasks that arrived while a shared call waited go first, without polling.
+        if !link.has_backlog() {
+            // A signal (Ctrl-C, SIGTERM) interrupts the poll: go round and see the stop flag.
+            match task.poll(zmq::POLLIN, 100) {
+                Ok(0) | Err(zmq::Error::EINTR) => continue,
+                Ok(_) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
-        while let Ok(frames) = recv_frames(task, zmq::DONTWAIT) {
-            let msg = match decoder.decode(frames) {
-                Ok(m) => m,
-                Err(e) => {
-                    warn!(socket = "task", "rejected message: {e}");
-                    continue;
-                }
-            };
+        while let Some(msg) = link.next() {
             if msg.msg_type() != TASK_REQUEST {
+                // A shared_reply here answers a call that stopped waiting (aborted).
                 debug!("ignored a {} on the task socket", msg.msg_type());
                 continue;
             }
@@ -65,16 +62,14 @@ pub(super) fn executor_loop(
         }
     };
     // Stopping: tasks that already arrived are answered as aborted, then goodbye.
-    while let Ok(frames) = recv_frames(task, zmq::DONTWAIT) {
-        if let Ok(msg) = decoder.decode(frames) {
-            if msg.msg_type() == TASK_REQUEST {
-                let failure = Failure::new(
-                    "TaskAborted",
-                    format!("engine {id} stopped before running the task: {exit}"),
-                );
-                let frames = reply_frames(encoder, &msg.header, id, Err(failure), 0, String::new());
-                task.send_multipart(frames, 0)?;
-            }
+    while let Some(msg) = link.next() {
+        if msg.msg_type() == TASK_REQUEST {
+            let failure = Failure::new(
+                "TaskAborted",
+                format!("engine {id} stopped before running the task: {exit}"),
+            );
+            let frames = reply_frames(encoder, &msg.header, id, Err(failure), 0, String::new());
+            task.send_multipart(frames, 0)?;
         }
     }
     if exit.lost_controller() {

@@ -125,7 +125,7 @@ mod tests {
     fn collatz_steps_counts_and_checks_its_argument() {
         let r = registry();
         let tok = CancelToken::new();
-        let ctx = CallCtx { cancel: &tok };
+        let ctx = CallCtx::new(&tok);
         assert_eq!(
             r.call("collatz_steps", &[Value::Int(27)], &ctx),
             Ok(Value::Int(111))

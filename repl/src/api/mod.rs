@@ -17,6 +17,7 @@ mod outcomes;
 mod rc;
 mod references;
 mod result;
+mod shared;
 mod view;
 
 pub use futures::run_done_callbacks;
@@ -201,12 +202,14 @@ pub fn install_client(lua: &Lua, client: &Client) -> mlua::Result<()> {
     Ok(())
 }
 
-/// Installs `rc`, `dview`, `lview`, `Reference`, `range`, `null`, `help`, `Out`, `In`.
+/// Installs `rc`, `dview`, `lview`, the shared objects (`Queue`, `Lock`, `Event`, ...),
+/// `Reference`, `range`, `null`, `help`, `Out`, `In`.
 pub fn install(lua: &Lua, ctx: &Rc<Context>) -> mlua::Result<()> {
     let g = lua.globals();
     ctx.attach(lua);
     error::install(lua)?;
     install_client(lua, &ctx.client())?;
+    script::shared::install(lua, &g, Rc::new(shared::ReplPort::new(ctx.clone())))?;
     g.set(
         "Reference",
         args::function(lua, "Reference", &["name"], |_, name: String| {

@@ -17,6 +17,7 @@ mod load;
 mod measure;
 mod private;
 mod report;
+mod shared;
 
 use crate::cli::BenchArgs;
 use crate::util::{cores, print_json_pretty, stop_flag};
@@ -141,6 +142,8 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
     let (pi_one, pi_all) = m.pi()?;
     say("primality");
     let primality = m.primality()?;
+    say("shared objects");
+    let shared = m.shared()?;
     let background = load.and_then(|w| w.others_share());
     drop(rc);
     private.stop()?;
@@ -161,6 +164,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<ExitCode> {
         pi_one,
         pi_all,
         primality,
+        shared,
     };
     if a.json {
         print_json_pretty(&report.json());

@@ -39,6 +39,7 @@ pub(super) struct Report {
     pub(super) pi_one: f64,
     pub(super) pi_all: f64,
     pub(super) primality: Vec<PrimeRow>,
+    pub(super) shared: super::shared::SharedFigures,
 }
 
 impl Report {
@@ -80,6 +81,11 @@ impl Report {
             "startup_s": self.startup_s,
             "background_cpu_share": self.background,
             "primality": rows,
+            "shared_queue_rtt_us": self.shared.queue_rtt_us,
+            "shared_queue_items_per_s": self.shared.queue_items_per_s,
+            "shared_queue_consumers": self.shared.consumers,
+            "shared_check_ns": self.shared.check_ns,
+            "shared_flag_propagation_us": self.shared.flag_propagation_us,
         })
     }
 
@@ -165,6 +171,36 @@ impl Report {
             "s",
             String::new(),
         );
+        let sh = &self.shared;
+        row(
+            "shared queue: client put then get, one item",
+            format!("{:.1}", sh.queue_rtt_us),
+            "µs",
+            String::new(),
+        );
+        row(
+            &format!(
+                "shared queue: {tasks} items taken by {} engines",
+                sh.consumers
+            ),
+            format!("{:.0}", sh.queue_items_per_s),
+            "items/s",
+            "one get per item".into(),
+        );
+        row(
+            "shared event: ev:is_set() on an engine (watched)",
+            format!("{:.0}", sh.check_ns),
+            "ns",
+            "a local read".into(),
+        );
+        if let Some(us) = sh.flag_propagation_us {
+            row(
+                "shared event: set() on one engine, seen by the others",
+                format!("{us:.0}"),
+                "µs",
+                "median".into(),
+            );
+        }
         println!();
         println!(
             "{:<20} {:>10} {:>12} {:>11} {:>11} {:>13}   verdict",

@@ -144,3 +144,35 @@ fn progress_and_waiting_cost_do_not_grow_with_the_size_of_a_result() {
         "{N} outcomes with a progress check after each took {spent:?}"
     );
 }
+
+#[test]
+fn shared_answers_are_kept_only_for_requests_someone_waits_for() {
+    use protocol::shared::{SharedReply, SharedResult};
+    let answer = |v: i64| -> SharedAnswer {
+        Ok((
+            SharedReply {
+                result: SharedResult::Int { value: v },
+                items: vec![],
+                pushed: 0,
+            },
+            vec![Bytes::from_static(b"raw")],
+        ))
+    };
+    let store = Store::default();
+    store.want_shared(id(1));
+    // The answer to a cancel, or to a request given up on, is dropped on arrival.
+    store.shared_reply(id(2), answer(2));
+    store.shared_reply(id(1), answer(1));
+    let mut s = store.lock();
+    assert!(s.take_shared(&id(2)).is_none());
+    let (reply, buffers) = s.take_shared(&id(1)).unwrap().unwrap();
+    assert_eq!(reply.result, SharedResult::Int { value: 1 });
+    assert_eq!(buffers, vec![Bytes::from_static(b"raw")]);
+    assert!(s.take_shared(&id(1)).is_none());
+    drop(s);
+    store.want_shared(id(3));
+    store.unwant_shared(&id(3));
+    store.shared_reply(id(3), answer(3));
+    assert!(store.lock().take_shared(&id(3)).is_none());
+    assert!(store.lock().shared_wanted.is_empty());
+}

@@ -15,7 +15,7 @@
 //!   against [`Limits::max_bytes`].
 
 use protocol::shared::{
-    Change, SharedInfo, SharedOp, SharedResult, StoredItem, WatchState, Watched, MAX_NAME_BYTES,
+    Change, SharedInfo, SharedOp, SharedResult, StoredItem, Watched, MAX_NAME_BYTES,
 };
 use protocol::{EngineId, Header, MsgId};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -116,6 +116,8 @@ struct Sub {
     buf: VecDeque<StoredItem>,
     bytes: usize,
     dropped: u64,
+    /// Dropped since it subscribed.
+    dropped_total: u64,
     waiter: Option<u64>,
 }
 
@@ -403,6 +405,7 @@ impl Shared {
                             buf: VecDeque::new(),
                             bytes: 0,
                             dropped: 0,
+                            dropped_total: 0,
                             waiter: None,
                         },
                     );
@@ -503,537 +506,6 @@ impl Shared {
             self.deadlines.remove(&(t, id));
         }
         Some(w)
-    }
-
-    fn put(
-        &mut self,
-        name: &str,
-        items: Vec<StoredItem>,
-        front: bool,
-        out: &mut Vec<Out>,
-    ) -> SharedResult {
-        if let Err(e) = check_name("queue", name) {
-            return e;
-        }
-        let len = self.queues.get(name).map_or(0, |q| q.items.len());
-        if len + items.len() > self.limits.max_queue_items {
-            return SharedResult::error(
-                "QueueFull",
-                format!(
-                    "queue {name} holds {len} items and takes at most {}; take items out first",
-                    self.limits.max_queue_items
-                ),
-            );
-        }
-        let size: usize = items.iter().map(StoredItem::size).sum();
-        if self.bytes + size > self.limits.max_bytes {
-            return SharedResult::error(
-                "QueueFull",
-                format!(
-                    "shared objects hold {} bytes and may hold at most {}; take items out first",
-                    self.bytes, self.limits.max_bytes
-                ),
-            );
-        }
-        self.bytes += size;
-        let q = self.queues.entry(name.to_string()).or_default();
-        q.bytes += size;
-        if front {
-            for item in items.into_iter().rev() {
-                q.items.push_front(item);
-            }
-        } else {
-            q.items.extend(items);
-        }
-        self.feed_queue(name, out);
-        SharedResult::Int {
-            value: self.queues.get(name).map_or(0, |q| q.items.len()) as i64,
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn get(
-        &mut self,
-        peer: &Peer,
-        header: &Header,
-        name: String,
-        max: u32,
-        deadline: Option<Instant>,
-        timeout_ms: Option<u64>,
-        out: &mut Vec<Out>,
-    ) -> Option<SharedResult> {
-        if let Err(e) = check_name("queue", &name) {
-            return Some(e);
-        }
-        if max == 0 || max > self.limits.max_batch {
-            return Some(SharedResult::error(
-                "ValueError",
-                format!(
-                    "get_many takes between 1 and {} items at once, not {max}",
-                    self.limits.max_batch
-                ),
-            ));
-        }
-        let q = self.queues.entry(name.clone()).or_default();
-        if q.waiters.is_empty() && !q.items.is_empty() {
-            let items = self.take_items(&name, max as usize, peer);
-            out.push(Out::Reply {
-                to: peer.clone(),
-                parent: header.clone(),
-                result: SharedResult::Items { dropped: 0 },
-                items,
-            });
-            return None;
-        }
-        if timeout_ms == Some(0) {
-            self.tidy_queue(&name);
-            return Some(SharedResult::Timeout {});
-        }
-        let id = self.add_waiter(
-            peer.clone(),
-            header.clone(),
-            deadline,
-            Wait::Get {
-                queue: name.clone(),
-                max,
-            },
-        );
-        if let Some(q) = self.queues.get_mut(&name) {
-            q.waiters.push_back(id);
-        }
-        self.feed_queue(&name, out);
-        None
-    }
-
-    /// Takes up to `n` items from the front of queue `name` for `peer` (an engine's are
-    /// noted as taken by its running task).
-    fn take_items(&mut self, name: &str, n: usize, peer: &Peer) -> Vec<StoredItem> {
-        let Some(q) = self.queues.get_mut(name) else {
-            return Vec::new();
-        };
-        let n = n.min(q.items.len());
-        let items: Vec<StoredItem> = q.items.drain(..n).collect();
-        let size: usize = items.iter().map(StoredItem::size).sum();
-        q.bytes -= size;
-        self.bytes -= size;
-        if let Peer::Engine(e) = peer {
-            let held = self.taken.entry(*e).or_default();
-            held.extend(items.iter().map(|i| (name.to_string(), i.clone())));
-        }
-        items
-    }
-
-    /// Serves the queue's waiters while it has items.
-    fn feed_queue(&mut self, name: &str, out: &mut Vec<Out>) {
-        loop {
-            let Some(q) = self.queues.get_mut(name) else {
-                return;
-            };
-            if q.items.is_empty() {
-                break;
-            }
-            let Some(id) = q.waiters.pop_front() else {
-                break;
-            };
-            let Some(w) = self.take_waiter(id) else {
-                continue; // timed out or cancelled since
-            };
-            let Wait::Get { max, .. } = w.wait else {
-                continue;
-            };
-            let items = self.take_items(name, max as usize, &w.peer);
-            out.push(Out::Reply {
-                to: w.peer,
-                parent: w.header,
-                result: SharedResult::Items { dropped: 0 },
-                items,
-            });
-        }
-        self.tidy_queue(name);
-    }
-
-    fn tidy_queue(&mut self, name: &str) {
-        if let Some(q) = self.queues.get_mut(name) {
-            if q.items.is_empty() && q.waiters.is_empty() {
-                self.queues.remove(name);
-            }
-        }
-    }
-
-    fn set_var(&mut self, name: &str, items: Vec<StoredItem>, out: &mut Vec<Out>) -> SharedResult {
-        if let Err(e) = check_name("variable", name) {
-            return e;
-        }
-        let [item]: [StoredItem; 1] = match items.try_into() {
-            Ok(one) => one,
-            Err(_) => {
-                return SharedResult::error("ValueError", "set takes exactly one value");
-            }
-        };
-        let old = self
-            .vars
-            .get(name)
-            .and_then(|v| v.value.as_ref())
-            .map_or(0, StoredItem::size);
-        let size = item.size();
-        if self.bytes - old + size > self.limits.max_bytes {
-            return SharedResult::error(
-                "MemoryError",
-                format!(
-                    "shared objects hold {} bytes and may hold at most {}",
-                    self.bytes, self.limits.max_bytes
-                ),
-            );
-        }
-        self.bytes = self.bytes - old + size;
-        self.version += 1;
-        let var = self.vars.entry(name.to_string()).or_default();
-        var.value = Some(item.clone());
-        let waiting: Vec<u64> = var.waiters.drain(..).collect();
-        for id in waiting {
-            if let Some(w) = self.take_waiter(id) {
-                out.push(Out::Reply {
-                    to: w.peer,
-                    parent: w.header,
-                    result: SharedResult::Items { dropped: 0 },
-                    items: vec![item.clone()],
-                });
-            }
-        }
-        self.push_var(name, out);
-        SharedResult::Done {}
-    }
-
-    fn tidy_var(&mut self, name: &str) {
-        if let Some(v) = self.vars.get_mut(name) {
-            if v.value.is_none() && v.waiters.is_empty() && v.watchers.is_empty() {
-                self.vars.remove(name);
-            }
-        }
-    }
-
-    fn lock_entry(&mut self, name: &str, limit: u32) -> Result<&mut Lock, SharedResult> {
-        check_name("lock", name)?;
-        if limit == 0 {
-            return Err(SharedResult::error(
-                "ValueError",
-                "a semaphore needs at least 1 slot",
-            ));
-        }
-        let lock = self.locks.entry(name.to_string()).or_insert_with(|| Lock {
-            limit,
-            holders: Vec::new(),
-            waiters: VecDeque::new(),
-        });
-        if lock.limit != limit {
-            let have = lock.limit;
-            return Err(SharedResult::error(
-                "ValueError",
-                format!(
-                    "lock {name} exists with {have} slot{}; use the same number, or another name",
-                    if have == 1 { "" } else { "s" }
-                ),
-            ));
-        }
-        Ok(lock)
-    }
-
-    /// Gives free slots of lock `name` to its waiters, in order.
-    fn grant(&mut self, name: &str, out: &mut Vec<Out>) {
-        loop {
-            let Some(lock) = self.locks.get_mut(name) else {
-                return;
-            };
-            if lock.holders.len() >= lock.limit as usize {
-                return;
-            }
-            let Some(id) = lock.waiters.pop_front() else {
-                return;
-            };
-            let Some(w) = self.take_waiter(id) else {
-                continue;
-            };
-            if let Some(lock) = self.locks.get_mut(name) {
-                lock.holders.push(w.peer.clone());
-            }
-            out.push(Out::Reply {
-                to: w.peer,
-                parent: w.header,
-                result: SharedResult::Bool { value: true },
-                items: Vec::new(),
-            });
-        }
-    }
-
-    fn tidy_lock(&mut self, name: &str) {
-        if let Some(l) = self.locks.get_mut(name) {
-            if l.holders.is_empty() && l.waiters.is_empty() {
-                self.locks.remove(name);
-            }
-        }
-    }
-
-    fn set_event(&mut self, name: &str, set: bool, out: &mut Vec<Out>) {
-        let ev = self.events.entry(name.to_string()).or_default();
-        if ev.set == set {
-            if !set {
-                self.tidy_event(name);
-            }
-            return;
-        }
-        ev.set = set;
-        self.version += 1;
-        if set {
-            let waiting: Vec<u64> = ev.waiters.drain(..).collect();
-            for id in waiting {
-                if let Some(w) = self.take_waiter(id) {
-                    out.push(Out::Reply {
-                        to: w.peer,
-                        parent: w.header,
-                        result: SharedResult::Bool { value: true },
-                        items: Vec::new(),
-                    });
-                }
-            }
-        }
-        let target = Watched::Event(name.to_string());
-        let watchers: Vec<EngineId> = self.events[name].watchers.iter().copied().collect();
-        if !watchers.is_empty() {
-            let change = self.change(&target);
-            for engine in watchers {
-                out.push(Out::Push {
-                    engine,
-                    change: change.clone(),
-                });
-            }
-        }
-        if !set {
-            self.tidy_event(name);
-        }
-    }
-
-    fn tidy_event(&mut self, name: &str) {
-        if let Some(e) = self.events.get_mut(name) {
-            if !e.set && e.waiters.is_empty() && e.watchers.is_empty() {
-                self.events.remove(name);
-            }
-        }
-    }
-
-    fn push_var(&mut self, name: &str, out: &mut Vec<Out>) {
-        let Some(var) = self.vars.get(name) else {
-            return;
-        };
-        if var.watchers.is_empty() {
-            return;
-        }
-        let watchers: Vec<EngineId> = var.watchers.iter().copied().collect();
-        let change = self.change(&Watched::Variable(name.to_string()));
-        for engine in watchers {
-            out.push(Out::Push {
-                engine,
-                change: change.clone(),
-            });
-        }
-    }
-
-    /// The current state of a watched object.
-    fn change(&self, target: &Watched) -> Change {
-        let state = match target {
-            Watched::Event(name) => WatchState::Event {
-                set: self.events.get(name).is_some_and(|e| e.set),
-            },
-            Watched::Variable(name) => match self.vars.get(name).and_then(|v| v.value.as_ref()) {
-                None => WatchState::Variable {
-                    value: None,
-                    fetch: false,
-                },
-                Some(item) if item.buffers.is_empty() => WatchState::Variable {
-                    value: serde_json::from_str(item.value.get()).ok(),
-                    fetch: false,
-                },
-                Some(_) => WatchState::Variable {
-                    value: None,
-                    fetch: true,
-                },
-            },
-        };
-        Change {
-            target: target.clone(),
-            version: self.version,
-            state,
-            seq: 0,
-        }
-    }
-
-    fn publish(&mut self, topic: &str, items: Vec<StoredItem>, out: &mut Vec<Out>) -> SharedResult {
-        if let Err(e) = check_name("topic", topic) {
-            return e;
-        }
-        let subs: Vec<u64> = self
-            .topics
-            .get(topic)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default();
-        let size: usize = items.iter().map(StoredItem::size).sum();
-        if self.bytes + size * subs.len() > self.limits.max_bytes {
-            return SharedResult::error(
-                "MemoryError",
-                format!(
-                    "shared objects hold {} bytes and may hold at most {}; subscribers must read what they were sent",
-                    self.bytes, self.limits.max_bytes
-                ),
-            );
-        }
-        for &id in &subs {
-            let Some(sub) = self.subs.get_mut(&id) else {
-                continue;
-            };
-            for item in &items {
-                if sub.buf.len() >= self.limits.subscriber_buffer {
-                    if let Some(old) = sub.buf.pop_front() {
-                        let s = old.size();
-                        sub.bytes -= s;
-                        self.bytes -= s;
-                    }
-                    sub.dropped += 1;
-                    self.dropped_messages += 1;
-                }
-                let s = item.size();
-                sub.bytes += s;
-                self.bytes += s;
-                sub.buf.push_back(item.clone());
-            }
-            self.feed_sub(id, out);
-        }
-        SharedResult::Int {
-            value: subs.len() as i64,
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn next(
-        &mut self,
-        peer: &Peer,
-        header: &Header,
-        sub: u64,
-        max: u32,
-        deadline: Option<Instant>,
-        timeout_ms: Option<u64>,
-        out: &mut Vec<Out>,
-    ) -> Option<SharedResult> {
-        if max == 0 || max > self.limits.max_batch {
-            return Some(SharedResult::error(
-                "ValueError",
-                format!(
-                    "get_many takes between 1 and {} messages at once, not {max}",
-                    self.limits.max_batch
-                ),
-            ));
-        }
-        let Some(s) = self.subs.get(&sub) else {
-            return Some(SharedResult::error(
-                "ValueError",
-                format!(
-                    "no subscription {sub}: it was closed, or its owner is gone; subscribe again"
-                ),
-            ));
-        };
-        if s.owner != *peer {
-            return Some(SharedResult::error(
-                "ValueError",
-                format!("subscription {sub} belongs to another peer"),
-            ));
-        }
-        if s.waiter.is_some_and(|w| self.waiters.contains_key(&w)) {
-            return Some(SharedResult::error(
-                "RuntimeError",
-                format!("subscription {sub} is already waiting for a message"),
-            ));
-        }
-        if !s.buf.is_empty() {
-            let (items, dropped) = self.take_messages(sub, max as usize);
-            out.push(Out::Reply {
-                to: peer.clone(),
-                parent: header.clone(),
-                result: SharedResult::Items { dropped },
-                items,
-            });
-            return None;
-        }
-        if timeout_ms == Some(0) {
-            return Some(SharedResult::Timeout {});
-        }
-        let id = self.add_waiter(
-            peer.clone(),
-            header.clone(),
-            deadline,
-            Wait::Next { sub, max },
-        );
-        if let Some(s) = self.subs.get_mut(&sub) {
-            s.waiter = Some(id);
-        }
-        None
-    }
-
-    fn take_messages(&mut self, sub: u64, n: usize) -> (Vec<StoredItem>, u64) {
-        let Some(s) = self.subs.get_mut(&sub) else {
-            return (Vec::new(), 0);
-        };
-        let n = n.min(s.buf.len());
-        let items: Vec<StoredItem> = s.buf.drain(..n).collect();
-        let size: usize = items.iter().map(StoredItem::size).sum();
-        s.bytes -= size;
-        self.bytes -= size;
-        (items, std::mem::take(&mut s.dropped))
-    }
-
-    fn feed_sub(&mut self, sub: u64, out: &mut Vec<Out>) {
-        let Some(s) = self.subs.get_mut(&sub) else {
-            return;
-        };
-        if s.buf.is_empty() {
-            return;
-        }
-        let Some(id) = s.waiter.take() else {
-            return;
-        };
-        let Some(w) = self.take_waiter(id) else {
-            return;
-        };
-        let Wait::Next { max, .. } = w.wait else {
-            return;
-        };
-        let (items, dropped) = self.take_messages(sub, max as usize);
-        out.push(Out::Reply {
-            to: w.peer,
-            parent: w.header,
-            result: SharedResult::Items { dropped },
-            items,
-        });
-    }
-
-    fn drop_sub(&mut self, sub: u64, out: &mut Vec<Out>) {
-        let Some(s) = self.subs.remove(&sub) else {
-            return;
-        };
-        self.bytes -= s.bytes;
-        if let Some(set) = self.topics.get_mut(&s.topic) {
-            set.remove(&sub);
-            if set.is_empty() {
-                self.topics.remove(&s.topic);
-            }
-        }
-        if let Some(id) = s.waiter {
-            if let Some(w) = self.take_waiter(id) {
-                out.push(Out::Reply {
-                    to: w.peer,
-                    parent: w.header,
-                    result: SharedResult::Cancelled {},
-                    items: Vec::new(),
-                });
-            }
-        }
     }
 
     /// Answers the waiting request `request` of `peer` as cancelled (nothing if it is not
@@ -1242,6 +714,7 @@ impl Shared {
                 bytes: bytes as u64,
                 waiters: waiting.get(&(kind, name)).copied().unwrap_or(0),
                 limit,
+                dropped: 0,
             };
         let mut all = Vec::new();
         for (n, q) in &self.queues {
@@ -1261,11 +734,15 @@ impl Shared {
             all.push(info("event", n, e.set as i64, 0, 0));
         }
         for (n, subs) in &self.topics {
-            let (size, bytes) = subs
+            let (size, bytes, dropped) = subs
                 .iter()
                 .filter_map(|s| self.subs.get(s))
-                .fold((0, 0), |(n, b), s| (n + s.buf.len(), b + s.bytes));
-            all.push(info("topic", n, size as i64, bytes, subs.len() as u32));
+                .fold((0, 0, 0), |(n, b, d), s| {
+                    (n + s.buf.len(), b + s.bytes, d + s.dropped_total)
+                });
+            let mut topic = info("topic", n, size as i64, bytes, subs.len() as u32);
+            topic.dropped = dropped;
+            all.push(topic);
         }
         all
     }
@@ -1277,6 +754,11 @@ fn peer_kind(peer: &Peer) -> &'static str {
         Peer::Engine(_) => "engine",
     }
 }
+
+mod locks;
+mod queues;
+mod topics;
+mod watched;
 
 #[cfg(test)]
 mod tests;
