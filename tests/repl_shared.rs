@@ -109,13 +109,28 @@ fn help_describes_shared_objects_by_topic_and_by_object() {
     let env = TestEnv::new();
     env.start("default", 0, &[]);
     let path = env.root().join("help.lua");
-    std::fs::write(&path, "help(\"shared\")\nprint(\"--\")\nhelp(Queue(\"jobs\"))\nhelp()\n").unwrap();
+    std::fs::write(
+        &path,
+        "help(\"shared\")\nprint(\"--\")\nhelp(Queue(\"jobs\"))\nhelp()\n",
+    )
+    .unwrap();
     let out = env.run(&["run", path.to_str().unwrap()]);
     let text = out.ok();
     let (topic, rest) = text.split_once("--\n").expect("both helps printed");
-    for needle in ["Queue(name)", "Semaphore(name, n)", "Subscribe(topic)", "TimeoutError"] {
-        assert!(topic.contains(needle), "help(\"shared\") lacks {needle}: {topic}");
+    for needle in [
+        "Queue(name)",
+        "Semaphore(name, n)",
+        "Subscribe(topic)",
+        "TimeoutError",
+    ] {
+        assert!(
+            topic.contains(needle),
+            "help(\"shared\") lacks {needle}: {topic}"
+        );
         assert!(rest.contains(needle), "help(q) lacks {needle}: {rest}");
     }
-    assert!(rest.contains("help(\"shared\")"), "the overview points to it: {rest}");
+    assert!(
+        rest.contains("help(\"shared\")"),
+        "the overview points to it: {rest}"
+    );
 }

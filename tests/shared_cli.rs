@@ -273,3 +273,41 @@ fn every_shared_command_has_help() {
         assert!(text.contains(wanted), "{args:?}: {text}");
     }
 }
+
+#[test]
+fn a_full_queue_refuses_puts_with_one_line_and_keeps_what_it_holds() {
+    let env = TestEnv::new();
+    env.start(
+        "full",
+        0,
+        &["--queue-max-items", "3", "--shared-memory", "1"],
+    );
+    let p = "full";
+    assert_eq!(
+        json_out(&env, p, &["queue", "put", "jobs", "1", "2", "3"]),
+        json!(3)
+    );
+    let out = env.run_p(p, &["queue", "put", "jobs", "4"]);
+    let line = out.fails_one_line(1);
+    assert!(
+        line.contains("QueueFull") && line.contains("at most 3"),
+        "{line}"
+    );
+    assert_eq!(json_out(&env, p, &["queue", "size", "jobs"]), json!(3));
+    // All objects together are bounded too (1 MiB here): the ninth 120 kB value does not
+    // fit, and the eight before it stay.
+    let big = format!("\"{}\"", "x".repeat(120_000));
+    for k in 0..8 {
+        env.run_p(p, &["var", "set", &format!("v{k}"), &big]).ok();
+    }
+    let out = env.run_p(p, &["var", "set", "v8", &big]);
+    let line = out.fails_one_line(1);
+    assert!(line.contains("MemoryError"), "{line}");
+    assert_eq!(
+        json_out(&env, p, &["var", "get", "v7"])
+            .as_str()
+            .map(str::len),
+        Some(120_000)
+    );
+    assert_eq!(json_out(&env, p, &["queue", "get", "jobs"]), json!(1));
+}

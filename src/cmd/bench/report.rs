@@ -84,6 +84,7 @@ impl Report {
             "shared_queue_rtt_us": self.shared.queue_rtt_us,
             "shared_queue_items_per_s": self.shared.queue_items_per_s,
             "shared_queue_consumers": self.shared.consumers,
+            "shared_queue_batched_items_per_s": self.shared.queue_batched_items_per_s,
             "shared_check_ns": self.shared.check_ns,
             "shared_flag_propagation_us": self.shared.flag_propagation_us,
         })
@@ -186,6 +187,12 @@ impl Report {
             format!("{:.0}", sh.queue_items_per_s),
             "items/s",
             "one get per item".into(),
+        );
+        row(
+            &format!("shared queue: the same, get_many(100)"),
+            format!("{:.0}", sh.queue_batched_items_per_s),
+            "items/s",
+            String::new(),
         );
         row(
             "shared event: ev:is_set() on an engine (watched)",
