@@ -189,7 +189,7 @@ impl Report {
             "one get per item".into(),
         );
         row(
-            &format!("shared queue: the same, get_many(100)"),
+            "shared queue: the same, get_many(100)",
             format!("{:.0}", sh.queue_batched_items_per_s),
             "items/s",
             String::new(),
