@@ -161,7 +161,14 @@ fn an_interrupted_bench_stops_its_cluster() {
     let controller: u32 = poll(
         "the controller pid",
         DEADLINE,
-        || fs::read_to_string(&pid_file).ok()?.trim().parse().ok(),
+        || {
+            fs::read_to_string(&pid_file)
+                .ok()?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        },
         || pid_file.display().to_string(),
     );
     bg.signal(libc::SIGINT);

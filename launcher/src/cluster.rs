@@ -303,6 +303,18 @@ pub fn stop(profile: &str) -> Result<Stopped> {
     let pid_file = p.controller_pid_file();
     let Some(pid) = profiles::read_pid_file(&pid_file).filter(|pid| profiles::pid_alive(*pid))
     else {
+        // A pid file whose pid now belongs to another process (the controller died and the
+        // pid was reused): nothing is signalled, and the file goes.
+        let recorded = std::fs::read_to_string(&pid_file).ok().and_then(|t| {
+            t.split_whitespace()
+                .next()
+                .and_then(|w| w.parse::<u32>().ok())
+        });
+        if let Some(stale) = recorded.filter(|p| profiles::pid_alive(*p)) {
+            crate::tell!(
+                "the controller of profile {profile} is not running; its pid file named pid {stale}, which is now another process's (left alone); removed the stale file"
+            );
+        }
         let _ = profiles::remove_pid_file(&pid_file);
         return Ok(Stopped::NotRunning);
     };

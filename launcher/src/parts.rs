@@ -61,11 +61,14 @@ fn lock_profile(p: &Profile) -> Result<std::fs::File> {
         source,
     })?;
     let path = dir.join("controller.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
+    let file = std::os::unix::fs::OpenOptionsExt::mode(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true),
+        0o600,
+    )
+    .open(&path)
         .map_err(|source| LaunchError::Open {
             path: path.clone(),
             source,

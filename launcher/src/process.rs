@@ -31,15 +31,23 @@ pub fn log_file(dir: &Path, name: &str) -> Result<(std::fs::File, PathBuf)> {
     Ok((f, path))
 }
 
+/// Opens a log for appending, mode 0600 whatever the umask (an older, looser file is
+/// tightened).
 fn open_log(path: &Path) -> Result<std::fs::File> {
-    OpenOptions::new()
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let fail = |source| LaunchError::LogFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    let f = OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(path)
-        .map_err(|source| LaunchError::LogFile {
-            path: path.to_path_buf(),
-            source,
-        })
+        .map_err(fail)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(fail)?;
+    Ok(f)
 }
 
 /// Starts a child with stdout and stderr to `log`, detached as [`detach`] says.

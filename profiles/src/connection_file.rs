@@ -108,6 +108,13 @@ pub fn read_connection_file(path: &Path, expected: FileKind) -> Result<Connectio
             mode,
         });
     }
+    if mode & 0o044 != 0 {
+        tracing::warn!(
+            "{} is readable by other users (mode {mode:o}); its key lets anyone who reads it run code on the cluster: run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        );
+    }
     let bytes = fs::read(path).map_err(|e| ProfileError::io("read", path, e))?;
     let corrupt = |e: serde_json::Error| ProfileError::CorruptFile {
         path: path.to_owned(),

@@ -7,15 +7,41 @@ use std::path::Path;
 use crate::connection_file::write_atomically;
 use crate::error::{ProfileError, Result};
 
-/// Writes `pid` and a newline to `path` atomically (mode 0644). The directory must exist.
+/// Writes `pid` and its start time (`PID START_TICKS`, see
+/// [`crate::proc::process_start_ticks`]) to `path` atomically, mode 0600. The directory must
+/// exist.
 pub fn write_pid_file(path: &Path, pid: u32) -> Result<()> {
-    write_atomically(path, format!("{pid}\n").as_bytes(), 0o644)
+    let text = match crate::proc::process_start_ticks(pid) {
+        Some(start) => format!("{pid} {start}\n"),
+        None => format!("{pid}\n"),
+    };
+    write_atomically(path, text.as_bytes(), 0o600)
 }
 
-/// The pid stored in `path`; `None` when the file is missing, unreadable or not a pid.
+/// The pid stored in `path`, if it still names the process that wrote it: `None` when the
+/// file is missing, unreadable or not a pid, and when the recorded start time is not that of
+/// the process now holding the pid (it exited and the pid was reused by another process,
+/// which must never be signalled). A file without a start time (older versions) gives its
+/// pid as it is.
 pub fn read_pid_file(path: &Path) -> Option<u32> {
     let text = fs::read_to_string(path).ok()?;
-    text.trim().parse::<u32>().ok().filter(|&pid| pid != 0)
+    let mut words = text.split_whitespace();
+    let pid = words.next()?.parse::<u32>().ok().filter(|&pid| pid != 0)?;
+    let start = match words.next() {
+        None => return Some(pid),
+        Some(w) => w.parse::<u64>().ok()?,
+    };
+    if words.next().is_some() {
+        return None;
+    }
+    match crate::proc::process_start_ticks(pid) {
+        Some(now) if now != start => {
+            tracing::debug!(pid, path = %path.display(), "stale pid file: the pid now belongs to a process started later");
+            None
+        }
+        // Gone (or no /proc): the pid is reported, and `pid_alive` says it is not running.
+        _ => Some(pid),
+    }
 }
 
 /// Removes the pid file at `path`; a file that is already gone is not an error.
@@ -73,15 +99,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("controller.pid");
         assert_eq!(read_pid_file(&path), None);
-        write_pid_file(&path, 12345).unwrap();
-        assert_eq!(fs::read_to_string(&path).unwrap(), "12345\n");
+        let me = std::process::id();
+        write_pid_file(&path, me).unwrap();
+        let start = crate::proc::process_start_ticks(me).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), format!("{me} {start}\n"));
         assert_eq!(
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o644
+            0o600
         );
-        assert_eq!(read_pid_file(&path), Some(12345));
-        write_pid_file(&path, 7).unwrap();
-        assert_eq!(read_pid_file(&path), Some(7));
+        assert_eq!(read_pid_file(&path), Some(me));
+        // A pid with no process gets no start time, and reads back as it is.
+        write_pid_file(&path, 999_999_999).unwrap();
+        assert_eq!(read_pid_file(&path), Some(999_999_999));
         remove_pid_file(&path).unwrap();
         assert!(!path.exists());
         assert_eq!(read_pid_file(&path), None);
@@ -100,9 +129,10 @@ mod tests {
             "abc",
             "-5",
             "0",
-            "12 34",
             "99999999999",
             "\u{feff}",
+            "12 x",
+            "12 34 56",
         ] {
             fs::write(&path, text).unwrap();
             assert_eq!(read_pid_file(&path), None, "{text:?}");
@@ -110,6 +140,23 @@ mod tests {
         fs::write(&path, "  321 \n").unwrap();
         assert_eq!(read_pid_file(&path), Some(321));
         assert_eq!(read_pid_file(dir.path()), None);
+    }
+
+    #[test]
+    fn a_pid_now_held_by_another_process_is_not_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("controller.pid");
+        // This process, with a start time that is not its own: as if the process that wrote
+        // the file had exited and its pid had been given to us.
+        let me = std::process::id();
+        let start = crate::proc::process_start_ticks(me).unwrap();
+        fs::write(&path, format!("{me} {}\n", start + 1)).unwrap();
+        assert_eq!(read_pid_file(&path), None);
+        fs::write(&path, format!("{me} {start}\n")).unwrap();
+        assert_eq!(read_pid_file(&path), Some(me));
+        // An old file without a start time is taken as it is.
+        fs::write(&path, format!("{me}\n")).unwrap();
+        assert_eq!(read_pid_file(&path), Some(me));
     }
 
     #[test]

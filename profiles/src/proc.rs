@@ -16,6 +16,12 @@ pub fn process_state(pid: u32) -> Option<char> {
     stat_fields(pid)?.first()?.chars().next()
 }
 
+/// When a process started, in clock ticks since boot (field 22 of `/proc/<pid>/stat`): with
+/// the pid, it names one process for good, as a pid alone does not once it is reused.
+pub fn process_start_ticks(pid: u32) -> Option<u64> {
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
 /// User plus system clock ticks a process has used (all its threads).
 pub fn process_ticks(pid: u32) -> Option<u64> {
     let rest = stat_fields(pid)?;

@@ -150,8 +150,13 @@ impl Profile {
         mkdir(security.clone(), 0o700)?;
         fs::set_permissions(&security, fs::Permissions::from_mode(0o700))
             .map_err(|e| ProfileError::io("set permissions on", &security, e))?;
-        mkdir(profile.log_dir(), 0o755)?;
-        mkdir(profile.pid_dir(), 0o755)?;
+        // Logs name hosts, ports and errors, and the pid directory holds the lock: only the
+        // owner reads them, whatever the umask.
+        for dir in [profile.log_dir(), profile.pid_dir()] {
+            mkdir(dir.clone(), 0o700)?;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+                .map_err(|e| ProfileError::io("set permissions on", &dir, e))?;
+        }
         tracing::debug!(profile = %profile.name, dir = %profile.dir.display(), "profile ready");
         Ok(profile)
     }
@@ -313,6 +318,8 @@ mod tests {
             assert!(dir.is_dir(), "{}", dir.display());
         }
         assert_eq!(mode(&p.security_dir()), 0o700);
+        assert_eq!(mode(&p.log_dir()), 0o700);
+        assert_eq!(mode(&p.pid_dir()), 0o700);
 
         // Loosen security/ and leave a file behind: creating again keeps the file and
         // tightens the directory.

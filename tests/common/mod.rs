@@ -494,9 +494,10 @@ impl TestEnv {
 
     /// The controller pid from the profile's pid file, if any.
     pub fn controller_pid(&self, profile: &str) -> Option<u32> {
+        // `PID START_TICKS`: the pid is the first word.
         fs::read_to_string(self.profile_dir(profile).join("pid/controller.pid"))
             .ok()
-            .and_then(|t| t.trim().parse().ok())
+            .and_then(|t| t.split_whitespace().next()?.parse().ok())
     }
 
     /// Records pids to kill at the end if they are still alive.
