@@ -15,7 +15,11 @@ fn stop_never_signals_a_process_that_took_over_the_controllers_pid() {
     let pid_file = env.profile_dir("default").join("pid/controller.pid");
     let recorded = std::fs::read_to_string(&pid_file).unwrap();
     let words: Vec<&str> = recorded.split_whitespace().collect();
-    assert_eq!(words.len(), 2, "the pid file records pid and start time: {recorded:?}");
+    assert_eq!(
+        words.len(),
+        2,
+        "the pid file records pid and start time: {recorded:?}"
+    );
     assert_eq!(words[0], started.controller_pid.to_string());
 
     signal(started.controller_pid, libc::SIGKILL);
@@ -81,21 +85,21 @@ fn a_connection_file_others_can_read_works_with_a_warning() {
     let env = TestEnv::new();
     env.start("default", 1, &[]);
     let file = env.client_file("default");
-    std::fs::set_permissions(
-        &file,
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    )
-    .unwrap();
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     let out = env.run(&["ids"]);
     assert_eq!(out.ok().trim(), "[0]");
-    let warning: Vec<&str> = out.stderr.lines().filter(|l| l.contains("chmod 600")).collect();
+    let warning: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("chmod 600"))
+        .collect();
     assert_eq!(warning.len(), 1, "{out:?}");
-    assert!(warning[0].contains("readable by other users"), "{}", warning[0]);
+    assert!(
+        warning[0].contains("readable by other users"),
+        "{}",
+        warning[0]
+    );
     // Writable by others is still refused.
-    std::fs::set_permissions(
-        &file,
-        std::os::unix::fs::PermissionsExt::from_mode(0o666),
-    )
-    .unwrap();
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
     env.run(&["ids"]).fails_one_line(3);
 }

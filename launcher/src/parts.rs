@@ -69,10 +69,10 @@ fn lock_profile(p: &Profile) -> Result<std::fs::File> {
         0o600,
     )
     .open(&path)
-        .map_err(|source| LaunchError::Open {
-            path: path.clone(),
-            source,
-        })?;
+    .map_err(|source| LaunchError::Open {
+        path: path.clone(),
+        source,
+    })?;
     // SAFETY: flock on a descriptor we own.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {

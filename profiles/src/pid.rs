@@ -102,7 +102,10 @@ mod tests {
         let me = std::process::id();
         write_pid_file(&path, me).unwrap();
         let start = crate::proc::process_start_ticks(me).unwrap();
-        assert_eq!(fs::read_to_string(&path).unwrap(), format!("{me} {start}\n"));
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            format!("{me} {start}\n")
+        );
         assert_eq!(
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600

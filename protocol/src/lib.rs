@@ -13,6 +13,7 @@ pub mod host;
 pub mod ids;
 pub mod messages;
 pub mod shared;
+pub mod text;
 pub mod value;
 pub mod wire;
 

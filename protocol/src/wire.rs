@@ -49,8 +49,9 @@ pub enum WireError {
     TooLarge { size: usize, limit: usize },
     #[error("authentication failed: {0}")]
     Auth(#[from] AuthError),
+    /// The parser's words, escaped: they may quote the peer's text.
     #[error("invalid header: {0}")]
-    Header(serde_json::Error),
+    Header(String),
     /// `msg_type` is shown quoted and escaped: it comes from the peer.
     #[error("invalid {part} of {msg_type:?}: {error}")]
     Body {
@@ -202,7 +203,8 @@ impl Received {
         WireError::Body {
             msg_type: self.header.msg_type.clone(),
             part,
-            error: e.to_string(),
+            // serde quotes the peer's text (an unknown variant's name, say).
+            error: crate::text::log_safe(&e.to_string()).into_owned(),
         }
     }
 }
@@ -259,7 +261,8 @@ impl Decoder {
             &lens,
         )?;
         self.replay.check(&digest)?;
-        let header: Header = serde_json::from_slice(&raw.header).map_err(WireError::Header)?;
+        let header: Header = serde_json::from_slice(&raw.header)
+            .map_err(|e| WireError::Header(crate::text::log_safe(&e.to_string()).into_owned()))?;
         let parent = if raw
             .parent
             .iter()
@@ -267,7 +270,9 @@ impl Decoder {
         {
             None
         } else {
-            Some(serde_json::from_slice(&raw.parent).map_err(WireError::Header)?)
+            Some(serde_json::from_slice(&raw.parent).map_err(|e| {
+                WireError::Header(crate::text::log_safe(&e.to_string()).into_owned())
+            })?)
         };
         Ok(Received {
             idents,

@@ -8,6 +8,7 @@ use protocol::messages::{
     ClientRequest, ControllerReply, Empty, ErrorKind, ReplyMeta, TaskError, TaskReply, TASK_REPLY,
 };
 use protocol::shared::{SharedReply, SHARED_REPLY};
+use protocol::text::{log_safe, terminal_safe};
 use protocol::wire::{recv_frames, Decoder, Encoder};
 use protocol::{Received, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -170,7 +171,10 @@ fn file(mut msg: Received, store: &Store) {
         let buffers = msg.take_buffers();
         let answer = msg
             .content::<SharedReply>()
-            .map(|r| (r, buffers))
+            .map(|mut r| {
+                shown_safely(&mut r.result);
+                (r, buffers)
+            })
             .map_err(|e| format!("cannot read the controller's answer: {e}"));
         store.shared_reply(parent.msg_id, answer);
         return;
@@ -188,7 +192,15 @@ fn file(mut msg: Received, store: &Store) {
                     engine_id: meta.engine_id,
                 })
             }
-            Ok(TaskReply::Error(e)) => Err(e),
+            Ok(TaskReply::Error(mut e)) => {
+                // What an engine says is shown on terminals: no escape sequences.
+                e.ename = log_safe(&e.ename).into_owned();
+                e.evalue = terminal_safe(&e.evalue).into_owned();
+                for line in &mut e.traceback {
+                    *line = terminal_safe(line).into_owned();
+                }
+                Err(e)
+            }
             Err(e) => Err(TaskError {
                 kind: ErrorKind::Remote,
                 ename: "ProtocolError".into(),
@@ -219,5 +231,23 @@ fn file(mut msg: Received, store: &Store) {
                 ControllerReply::ErrorReply(protocol::messages::ErrorReply { message }),
             );
         }
+    }
+}
+
+/// Names and messages in a shared answer may come from other clients (an object's name):
+/// their control characters are escaped before anyone prints them.
+fn shown_safely(result: &mut protocol::shared::SharedResult) {
+    use protocol::shared::SharedResult;
+    match result {
+        SharedResult::Error { ename, message } => {
+            *ename = log_safe(ename).into_owned();
+            *message = log_safe(message).into_owned();
+        }
+        SharedResult::Objects { objects } => {
+            for o in objects {
+                o.name = log_safe(&o.name).into_owned();
+            }
+        }
+        _ => {}
     }
 }

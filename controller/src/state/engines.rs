@@ -19,10 +19,13 @@ impl State {
         &mut self,
         ident: Ident,
         header: &Header,
-        req: RegisterRequest,
+        mut req: RegisterRequest,
         now: Instant,
         comm: &mut impl Comm,
     ) {
+        // Shown in logs, `cluster status` and the events: no control characters.
+        req.hostname = protocol::text::log_safe(&req.hostname).into_owned();
+        req.address = protocol::text::log_safe(&req.address).into_owned();
         if self.shutdown_since.is_some() {
             comm.to_engine(
                 &ident,
