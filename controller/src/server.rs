@@ -18,6 +18,7 @@
 
 use crate::comm::{Dest, Framer, Outlet};
 use crate::events::{publisher, ChannelSink};
+use crate::rejects::{recv_capped, Capped, Rejects};
 use crate::scheduler::{Scheduler, Scheme};
 use crate::state::{peer_name, Ident, State, StateConfig};
 use protocol::auth::{generate_key, Signer};
@@ -34,6 +35,8 @@ use tracing::{info, warn};
 const HEARTBEAT_CHECK: Duration = Duration::from_millis(50);
 /// Events held for the publisher thread before new ones are dropped (and counted).
 const EVENT_BUFFER: usize = 65_536;
+/// Messages queued inside the controller per connection before libzmq stops reading it.
+const INBOUND_PER_PEER: i32 = 10_000;
 
 /// How the controller is set up.
 #[derive(Clone, Debug)]
@@ -132,7 +135,10 @@ fn bind(
     if kind == zmq::ROUTER {
         // Never drop a message because a peer is slow to read: tasks must not vanish.
         s.set_sndhwm(0)?;
-        s.set_rcvhwm(0)?;
+        // Inbound, a bounded pipe per connection: past it libzmq stops reading that
+        // connection (TCP pushes back on the sender, nothing is dropped), so a peer sending
+        // faster than the loop decodes queues in its own memory, not the controller's.
+        s.set_rcvhwm(INBOUND_PER_PEER)?;
         s.set_router_handover(true)?;
     }
     if kind == zmq::XPUB {
@@ -337,6 +343,7 @@ fn serve(
     // dead engine for at most the heartbeat deadline plus this.
     let check_every = HEARTBEAT_CHECK.min(period);
     let mut next_check = Instant::now() + check_every;
+    let mut rejects = Rejects::new(Instant::now());
     loop {
         let now = Instant::now();
         if stop.load(Ordering::Relaxed) {
@@ -387,19 +394,31 @@ fn serve(
         for _ in 0..256 {
             let mut any = false;
             if ready[2] {
-                any |= drain_one(&sockets.hb_pong, "heartbeat", decoder, |msg, ident| {
-                    state.heartbeat_message(ident, msg, Instant::now(), &mut comm)
-                })?;
+                any |= drain_one(
+                    &sockets.hb_pong,
+                    "heartbeat",
+                    decoder,
+                    &mut rejects,
+                    |msg, ident| state.heartbeat_message(ident, msg, Instant::now(), &mut comm),
+                )?;
             }
             if ready[1] {
-                any |= drain_one(&sockets.engine, "engine", decoder, |msg, ident| {
-                    state.engine_message(ident, msg, Instant::now(), &mut comm)
-                })?;
+                any |= drain_one(
+                    &sockets.engine,
+                    "engine",
+                    decoder,
+                    &mut rejects,
+                    |msg, ident| state.engine_message(ident, msg, Instant::now(), &mut comm),
+                )?;
             }
             if ready[0] {
-                any |= drain_one(&sockets.client, "client", decoder, |msg, ident| {
-                    state.client_message(ident, msg, Instant::now(), &mut comm)
-                })?;
+                any |= drain_one(
+                    &sockets.client,
+                    "client",
+                    decoder,
+                    &mut rejects,
+                    |msg, ident| state.client_message(ident, msg, Instant::now(), &mut comm),
+                )?;
             }
             if state.needs_scheduling {
                 state.schedule(Instant::now(), &mut comm);
@@ -418,6 +437,7 @@ fn serve(
         // After the pongs that arrived are counted, so that a controller that was itself
         // held up (a busy machine, a debugger) does not declare live engines dead.
         let now = Instant::now();
+        rejects.roll(now);
         if now >= next_check {
             state.check_heartbeats(now, &mut comm);
             next_check = now + check_every;
@@ -426,17 +446,30 @@ fn serve(
 }
 
 /// Receives at most one message from `socket` without blocking and hands it, decoded, to
-/// `handle` with the sender's routing identity. Rejected messages are logged once, and a
-/// peer whose signature failed is told so. Returns whether a message was read.
+/// `handle` with the sender's routing identity. Rejected messages are logged (rate-limited,
+/// see [`crate::rejects`]), and a peer whose signature failed is told so (at most once per
+/// interval). Returns whether a message was read.
 fn drain_one(
     socket: &zmq::Socket,
     name: &str,
     decoder: &mut Decoder,
+    rejects: &mut Rejects,
     mut handle: impl FnMut(protocol::Received, Ident),
 ) -> Result<bool, ControllerError> {
-    let frames = match protocol::wire::recv_frames(socket, zmq::DONTWAIT) {
-        Ok(f) => f,
-        Err(zmq::Error::EAGAIN) => return Ok(false),
+    let frames = match recv_capped(socket, decoder.max_bytes()) {
+        Ok(Capped::Empty) => return Ok(false),
+        Ok(Capped::Frames(f)) => f,
+        Ok(Capped::Over {
+            ident,
+            size,
+            frames,
+        }) => {
+            let now = Instant::now();
+            if rejects.note("oversize", now) {
+                warn!(socket = name, peer = %peer_name(&ident), "rejected message: {size} bytes in {frames} frames, over the limit of {} bytes or {} frames; dropped unread", decoder.max_bytes(), crate::rejects::MAX_FRAMES);
+            }
+            return Ok(true);
+        }
         Err(zmq::Error::EINTR) => return Ok(false),
         Err(e) => return Err(e.into()),
     };
@@ -444,13 +477,18 @@ fn drain_one(
     match decoder.decode(frames) {
         Ok(msg) => handle(msg, ident),
         Err(e) => {
-            warn!(socket = name, peer = %peer_name(&ident), "rejected message: {e}");
+            let now = Instant::now();
+            if rejects.note(crate::rejects::reason(&e), now) {
+                warn!(socket = name, peer = %peer_name(&ident), "rejected message: {e}");
+            }
             if let WireError::Auth(_) = e {
-                let notice = auth_error_frames(
-                    vec![zmq::Message::from(&ident[..])],
-                    &format!("the controller rejected the message: {e}; check that your connection file matches the running controller's"),
-                );
-                let _ = socket.send_multipart(notice, zmq::DONTWAIT);
+                if rejects.may_notify(&ident, now) {
+                    let notice = auth_error_frames(
+                        vec![zmq::Message::from(&ident[..])],
+                        &format!("the controller rejected the message: {e}; check that your connection file matches the running controller's"),
+                    );
+                    let _ = socket.send_multipart(notice, zmq::DONTWAIT);
+                }
             }
         }
     }

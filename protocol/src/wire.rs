@@ -226,6 +226,11 @@ impl Decoder {
         }
     }
 
+    /// Largest message accepted, in bytes (all frames together).
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
     /// Splits, size-checks, authenticates and parses the header of a received message.
     pub fn decode(&mut self, frames: Vec<zmq::Message>) -> Result<Received, WireError> {
         let size: usize = frames.iter().map(|f| f.len()).sum();
