@@ -761,4 +761,6 @@ mod topics;
 mod watched;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
