@@ -131,23 +131,22 @@ fn run(seed: u64) {
     let mut subs: Vec<u64> = Vec::new();
     let mut out = Vec::new();
     let steps = rng.random_range(20..200);
-    let mut check =
-        |out: &mut Vec<Out>, subs: &mut Vec<u64>, answered: &mut HashMap<MsgId, u32>| {
-            for o in out.drain(..) {
-                if let Out::Reply { parent, result, .. } = o {
-                    let k = answered.entry(parent.msg_id.clone()).or_default();
-                    *k += 1;
-                    assert_eq!(
-                        *k, 1,
-                        "seed {seed}: request {} answered twice",
-                        parent.msg_id
-                    );
-                    if let SharedResult::Subscribed { sub } = result {
-                        subs.push(sub);
-                    }
+    let check = |out: &mut Vec<Out>, subs: &mut Vec<u64>, answered: &mut HashMap<MsgId, u32>| {
+        for o in out.drain(..) {
+            if let Out::Reply { parent, result, .. } = o {
+                let k = answered.entry(parent.msg_id.clone()).or_default();
+                *k += 1;
+                assert_eq!(
+                    *k, 1,
+                    "seed {seed}: request {} answered twice",
+                    parent.msg_id
+                );
+                if let SharedResult::Subscribed { sub } = result {
+                    subs.push(sub);
                 }
             }
-        };
+        }
+    };
     for _ in 0..steps {
         match rng.random_range(0..10) {
             0 => {
