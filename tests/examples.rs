@@ -30,6 +30,28 @@ fn run_example(name: &str) -> (TestEnv, Out) {
     (env, out)
 }
 
+/// The factorisation line of 999999999999, the first number of both factorising examples.
+const FACTORS_OF_FIRST: [&str; 18] = [
+    "999999999999",
+    "3",
+    "*",
+    "3",
+    "*",
+    "3",
+    "*",
+    "7",
+    "*",
+    "11",
+    "*",
+    "13",
+    "*",
+    "37",
+    "*",
+    "101",
+    "*",
+    "9901",
+];
+
 /// The line of `out` that starts with `prefix`.
 fn line<'a>(out: &'a Out, prefix: &str) -> &'a str {
     out.stdout
@@ -128,29 +150,7 @@ fn factorize() {
         &out,
         "999 numbers from 999999999999 to 1000000001995, 24 tasks of up to 43",
     );
-    assert_eq!(
-        fields(line(&out, "999999999999 ")),
-        [
-            "999999999999",
-            "3",
-            "*",
-            "3",
-            "*",
-            "3",
-            "*",
-            "7",
-            "*",
-            "11",
-            "*",
-            "13",
-            "*",
-            "37",
-            "*",
-            "101",
-            "*",
-            "9901"
-        ]
-    );
+    assert_eq!(fields(line(&out, "999999999999 ")), FACTORS_OF_FIRST);
     line(&out, "1000000000001     73 * 137 * 99990001");
     assert!(line(&out, "all 999 multiply back").contains("all prime"));
 }
@@ -291,29 +291,7 @@ fn factor_server() {
         "1000 numbers from 999999999999, 24 chunks of up to 43"
     )
     .contains("factorised in"));
-    assert_eq!(
-        fields(line(&out, "999999999999 ")),
-        [
-            "999999999999",
-            "3",
-            "*",
-            "3",
-            "*",
-            "3",
-            "*",
-            "7",
-            "*",
-            "11",
-            "*",
-            "13",
-            "*",
-            "37",
-            "*",
-            "101",
-            "*",
-            "9901"
-        ]
-    );
+    assert_eq!(fields(line(&out, "999999999999 ")), FACTORS_OF_FIRST);
     line(&out, "1000000000998 ");
     assert!(line(&out, "all 1000 multiply back").ends_with("all prime: ok"));
 }

@@ -24,6 +24,17 @@ fn peer(i: usize) -> Peer {
     }
 }
 
+/// The header of request number `n`.
+fn request_header(n: u64) -> Header {
+    Header {
+        msg_id: MsgId(format!("r{n}")),
+        msg_type: "shared_request".into(),
+        session: "s".into(),
+        date: String::new(),
+        version: String::new(),
+    }
+}
+
 fn random_op(rng: &mut SmallRng, subs: &[u64], waiting: &[MsgId]) -> (SharedOp, usize) {
     let name = NAMES[rng.random_range(0..NAMES.len())].to_string();
     let timeout = match rng.random_range(0..3) {
@@ -185,13 +196,7 @@ fn run(seed: u64) {
                     })
                     .collect();
                 n += 1;
-                let header = Header {
-                    msg_id: MsgId(format!("r{n}")),
-                    msg_type: "shared_request".into(),
-                    session: "s".into(),
-                    date: String::new(),
-                    version: String::new(),
-                };
+                let header = request_header(n);
                 asked.insert(header.msg_id.clone(), p.clone());
                 s.request(p, header, op, items, now, &mut out);
             }
@@ -247,14 +252,7 @@ fn run(seed: u64) {
             _ => continue,
         };
         n += 1;
-        let header = Header {
-            msg_id: MsgId(format!("r{n}")),
-            msg_type: "shared_request".into(),
-            session: "s".into(),
-            date: String::new(),
-            version: String::new(),
-        };
-        s.request(peer(0), header, op, vec![], now, &mut out);
+        s.request(peer(0), request_header(n), op, vec![], now, &mut out);
         out.clear();
     }
     s.peer_gone(&peer(0), &mut out);
