@@ -215,6 +215,9 @@ pub struct Decoder {
     signer: Signer,
     replay: ReplayGuard,
     max_bytes: usize,
+    /// The header of the last message refused as a replay (its signature was valid, so the
+    /// header is authentic): a receiver may still answer it with an error.
+    replayed: Option<Header>,
 }
 
 impl Decoder {
@@ -223,7 +226,13 @@ impl Decoder {
             signer,
             replay: ReplayGuard::default(),
             max_bytes,
+            replayed: None,
         }
+    }
+
+    /// The header of the message the last `decode` refused as a replay, once.
+    pub fn take_replayed(&mut self) -> Option<Header> {
+        self.replayed.take()
     }
 
     /// Largest message accepted, in bytes (all frames together).
@@ -265,7 +274,10 @@ impl Decoder {
             &[&raw.header, &raw.parent, &raw.metadata, &raw.content],
             &lens,
         )?;
-        self.replay.check(&digest)?;
+        if let Err(e) = self.replay.check(&digest) {
+            self.replayed = serde_json::from_slice(&raw.header).ok();
+            return Err(e.into());
+        }
         let header: Header = serde_json::from_slice(&raw.header)
             .map_err(|e| WireError::Header(crate::text::log_safe(&e.to_string()).into_owned()))?;
         let parent = if raw

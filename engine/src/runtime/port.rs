@@ -63,14 +63,59 @@ impl TaskLink {
         self.recv_now()
     }
 
-    /// The next valid message on the socket, without waiting.
+    /// The next valid message on the socket, without waiting. A task refused as a replay
+    /// (the controller forwarded a message this engine has seen) is answered with an
+    /// error, so that it ends instead of holding the engine's place for ever.
     fn recv_now(&self) -> Option<Received> {
         loop {
             let frames = recv_frames(&self.socket, zmq::DONTWAIT).ok()?;
-            match self.decoder.borrow_mut().decode(frames) {
+            let mut decoder = self.decoder.borrow_mut();
+            match decoder.decode(frames) {
                 Ok(m) => return Some(m),
-                Err(e) => warn!(socket = "task", "rejected message: {e}"),
+                Err(e) => {
+                    warn!(socket = "task", "rejected message: {e}");
+                    if let Some(h) = decoder.take_replayed() {
+                        if h.msg_type == protocol::messages::TASK_REQUEST {
+                            self.refuse_replayed(&h);
+                        }
+                    }
+                }
             }
+        }
+    }
+
+    /// Answers a replayed task with a `ProtocolError`.
+    fn refuse_replayed(&self, task: &protocol::Header) {
+        use protocol::messages::{ErrorKind, ReplyMeta, TaskError, TaskReply, TASK_REPLY};
+        // Not `Remote`: a refused replay must not be retried on an engine that has not seen it.
+        let error = TaskError {
+            kind: ErrorKind::Unroutable,
+            ename: "ProtocolError".into(),
+            evalue: format!(
+                "the engine refused task {}: it had already received this very message (a replay)",
+                task.msg_id
+            ),
+            traceback: vec![],
+            engine_id: None,
+        };
+        let meta = ReplyMeta {
+            error: Some(protocol::events::ErrorBrief::new(
+                error.kind,
+                &error.ename,
+                &error.evalue,
+            )),
+            ..Default::default()
+        };
+        let out = self.encoder.raw(
+            vec![],
+            TASK_REPLY,
+            Some(task),
+            &meta,
+            &TaskReply::Error(error),
+            vec![],
+        );
+        if let Err(e) = self.socket.send_multipart(out.frames, 0) {
+            warn!(socket = "task", "cannot refuse a replayed task: {e}");
         }
     }
 }
@@ -490,5 +535,75 @@ mod tests {
         // The task that came during the wait is the executor's next.
         assert!(link.has_backlog());
         assert_eq!(link.next().unwrap().msg_type(), TASK_REQUEST);
+    }
+
+    #[test]
+    fn a_replayed_task_is_answered_with_an_error_not_dropped() {
+        let ctx = zmq::Context::new();
+        let router = ctx.socket(zmq::ROUTER).unwrap();
+        router.set_linger(0).unwrap();
+        router.bind("tcp://127.0.0.1:*").unwrap();
+        let url = router.get_last_endpoint().unwrap().unwrap();
+        let dealer = ctx.socket(zmq::DEALER).unwrap();
+        dealer.set_linger(0).unwrap();
+        dealer.set_identity(b"engine-0").unwrap();
+        dealer.connect(&url).unwrap();
+        let link = TaskLink::new(
+            dealer,
+            Decoder::new(Signer::new(KEY), 1 << 20),
+            Encoder::new(Signer::new(KEY), Arc::new(Session::new())),
+        );
+        let encoder = Encoder::new(Signer::new(KEY), Arc::new(Session::new()));
+        let task = encoder.raw(
+            vec![],
+            TASK_REQUEST,
+            None,
+            &serde_json::json!({}),
+            &serde_json::json!({"kind": "execute", "code": "return 1"}),
+            vec![],
+        );
+        let copy: Vec<Vec<u8>> = task.frames.iter().map(|f| f.to_vec()).collect();
+        // The same signed frames twice, as a replay through the controller would bring them.
+        for _ in 0..2 {
+            let mut frames = vec![b"engine-0".to_vec()];
+            frames.extend(copy.iter().cloned());
+            // The first message may be sent before the connection is up: ROUTER drops
+            // messages to unknown peers, so wait until the engine is known.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            router.set_router_mandatory(true).unwrap();
+            loop {
+                match router.send_multipart(frames.iter(), 0) {
+                    Ok(()) => break,
+                    Err(zmq::Error::EHOSTUNREACH) if std::time::Instant::now() < deadline => {
+                        link.socket.poll(zmq::POLLIN, 10).unwrap();
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+        assert!(link.socket.poll(zmq::POLLIN, 10_000).unwrap() > 0);
+        let first = link.next().expect("the task arrives once");
+        assert_eq!(first.header.msg_id, task.msg_id);
+        // The copy: refused, and answered with an error naming the task.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while router.poll(zmq::POLLIN, 10).unwrap() == 0 {
+            assert!(link.next().is_none(), "a replay is never handed over");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no answer to the replay"
+            );
+        }
+        let frames = recv_frames(&router, 0).unwrap();
+        let mut decoder = Decoder::new(Signer::new(KEY), 1 << 20);
+        let reply = decoder.decode(frames).unwrap();
+        assert_eq!(reply.msg_type(), protocol::messages::TASK_REPLY);
+        assert_eq!(reply.parent.as_ref().unwrap().msg_id, task.msg_id);
+        let body: protocol::messages::TaskReply = reply.content().unwrap();
+        let protocol::messages::TaskReply::Error(e) = body else {
+            panic!("an error")
+        };
+        assert_eq!(e.ename, "ProtocolError");
+        assert_eq!(e.kind, protocol::messages::ErrorKind::Unroutable);
+        assert!(e.evalue.contains("replay"), "{}", e.evalue);
     }
 }
