@@ -231,6 +231,17 @@ fn completion_after_an_object_offers_only_what_it_has() {
     p.exp_string("rc:queue_status").unwrap();
     p.send_control('c').unwrap();
     p.exp_string("In [3]: ").unwrap();
+    // Shared objects complete their own methods.
+    send(&mut p, "q = Queue(\"jobs\"); ev = Event(\"stop\")\r");
+    p.exp_string("In [4]: ").unwrap();
+    send(&mut p, "q:qs\t");
+    p.exp_string("q:qsize").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_string("In [4]: ").unwrap();
+    send(&mut p, "ev:is\t");
+    p.exp_string("ev:is_set").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_string("In [4]: ").unwrap();
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();
 }

@@ -276,12 +276,14 @@ impl Knowledge {
     /// Methods of the global `name`: those of its kind when it is one of the REPL's objects
     /// (`lview:` offers no `push`), every method otherwise (a local, an expression).
     fn methods_of(&self, name: &str) -> Vec<String> {
-        let known = self
-            .lua
-            .globals()
-            .get::<mlua::Value>(name)
-            .ok()
-            .and_then(|v| members_of(&v));
+        let value = self.lua.globals().get::<mlua::Value>(name).ok();
+        if let Some(mlua::Value::UserData(ud)) = &value {
+            // A queue, a lock, an event...: its own methods.
+            if let Some(methods) = script::shared::methods_of(ud) {
+                return methods.iter().map(|s| s.to_string()).collect();
+            }
+        }
+        let known = value.and_then(|v| members_of(&v));
         match known {
             Some(m) => m.methods.iter().map(|s| s.to_string()).collect(),
             None => any_member(false),

@@ -78,14 +78,28 @@ Shared objects, hosted by the controller, the same from the REPL and from engine
 Timeouts are seconds; without one a call waits (Ctrl-C ends the wait, taking nothing).
 A get that runs out of time raises TimeoutError. `cluster shared` lists every object.";
 
+/// The methods of a shared object, for completion; `None` if `ud` is not one.
+pub fn methods_of(ud: &mlua::AnyUserData) -> Option<&'static [&'static str]> {
+    if ud.is::<Queue>() {
+        Some(&["get", "get_many", "put", "put_many", "qsize"])
+    } else if ud.is::<Variable>() {
+        Some(&["delete", "get", "set"])
+    } else if ud.is::<Counter>() {
+        Some(&["add", "get"])
+    } else if ud.is::<Lock>() {
+        Some(&["acquire", "locked", "release"])
+    } else if ud.is::<Event>() {
+        Some(&["clear", "is_set", "set", "wait"])
+    } else if ud.is::<Subscription>() {
+        Some(&["close", "get", "get_many"])
+    } else {
+        None
+    }
+}
+
 /// Whether `ud` is one of the shared objects these bindings make.
 pub fn is_shared_object(ud: &mlua::AnyUserData) -> bool {
-    ud.is::<Queue>()
-        || ud.is::<Variable>()
-        || ud.is::<Counter>()
-        || ud.is::<Lock>()
-        || ud.is::<Event>()
-        || ud.is::<Subscription>()
+    methods_of(ud).is_some()
 }
 
 /// Defines `Queue`, `Variable`, `Counter`, `Lock`, `Semaphore`, `Event`, `publish` and
