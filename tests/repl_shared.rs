@@ -134,3 +134,40 @@ fn help_describes_shared_objects_by_topic_and_by_object() {
         "the overview points to it: {rest}"
     );
 }
+
+#[test]
+fn functions_that_capture_shared_objects_ship_them_by_name() {
+    let env = TestEnv::new();
+    env.start("default", 1, &[]);
+    let path = env.root().join("capture.lua");
+    std::fs::write(
+        &path,
+        r#"
+local q = Queue("cap:jobs")
+q:put_many({1, 2, 3})
+function take() return q:get(5) end
+print(rc[0]:apply_sync(take), q:qsize())
+done = Event("cap:done")
+function finish() done:set(); return tostring(done) end
+print(rc[0]:apply_sync(finish), done:is_set())
+local slots = Semaphore("cap:gpu", 2)
+print(rc[0]:apply_sync(function() return slots:acquire(0) and tostring(slots) end))
+sub = Subscribe("cap:news")
+ok, e = pcall(function() return rc[0]:apply_sync(function() return sub:get(0) end) end)
+print(ok, tostring(e):find("subscription") ~= nil)
+"#,
+    )
+    .unwrap();
+    let out = env.run(&["run", path.to_str().unwrap()]);
+    let lines: Vec<&str> = out.ok().lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "1\t2",
+            "Event(\"cap:done\")\ttrue",
+            "Semaphore(\"cap:gpu\", 2)",
+            "false\ttrue",
+        ],
+        "{out:?}"
+    );
+}

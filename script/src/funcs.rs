@@ -124,6 +124,9 @@ fn wire_value(lua: &Lua, json: &serde_json::Value, name: &str) -> mlua::Result<m
 
 /// A library function by path (`table.insert`) in `lua`'s globals.
 fn library(lua: &Lua, path: &str) -> mlua::Result<mlua::Value> {
+    if let Some(obj) = crate::shared::rebuild(&lua.globals(), path) {
+        return obj;
+    }
     let mut v = mlua::Value::Table(lua.globals());
     for part in path.split('.') {
         let mlua::Value::Table(t) = v else {

@@ -97,6 +97,78 @@ pub fn methods_of(ud: &mlua::AnyUserData) -> Option<&'static [&'static str]> {
     }
 }
 
+/// Prefix of the library paths shared objects travel by in shipped functions.
+const SHIP_PREFIX: &str = "@shared:";
+
+/// How a shared object captured by a shipped function travels: as a library path
+/// (`@shared:Queue:0:jobs`, `@shared:Semaphore:2:gpu`) that the other side rebuilds with its
+/// own constructor, so the function's `q` is the same named queue there. `None` for values
+/// that are not shared objects; `Some(Err(why))` for one that cannot travel (a
+/// subscription belongs to the process that made it).
+pub fn ship_path(ud: &mlua::AnyUserData) -> Option<Result<String, String>> {
+    let path =
+        |ctor: &str, limit: u32, name: &str| Ok(format!("{SHIP_PREFIX}{ctor}:{limit}:{name}"));
+    if let Ok(q) = ud.borrow::<Queue>() {
+        return Some(path("Queue", 0, &q.0.name));
+    }
+    if let Ok(v) = ud.borrow::<Variable>() {
+        return Some(path("Variable", 0, &v.0.name));
+    }
+    if let Ok(c) = ud.borrow::<Counter>() {
+        return Some(path("Counter", 0, &c.0.name));
+    }
+    if let Ok(e) = ud.borrow::<Event>() {
+        return Some(path("Event", 0, &e.0.name));
+    }
+    if let Ok(l) = ud.borrow::<Lock>() {
+        return Some(if l.semaphore {
+            path("Semaphore", l.limit, &l.h.name)
+        } else {
+            path("Lock", 0, &l.h.name)
+        });
+    }
+    if ud.is::<Subscription>() {
+        return Some(Err(
+            "holds a subscription, which belongs to the process that made it; call Subscribe(topic) inside the function".into(),
+        ));
+    }
+    None
+}
+
+/// Rebuilds the shared object of a path made by [`ship_path`] with the constructors in
+/// `env`; `None` when `path` is not such a path.
+pub fn rebuild(env: &Table, path: &str) -> Option<mlua::Result<mlua::Value>> {
+    let rest = path.strip_prefix(SHIP_PREFIX)?;
+    let mut parts = rest.splitn(3, ':');
+    let (Some(ctor), Some(limit), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+        return Some(Err(mlua::Error::runtime(format!(
+            "malformed shared object in a shipped function: {path:?}"
+        ))));
+    };
+    let build = || -> mlua::Result<mlua::Value> {
+        if !matches!(
+            ctor,
+            "Queue" | "Variable" | "Counter" | "Event" | "Lock" | "Semaphore"
+        ) {
+            return Err(mlua::Error::runtime(format!(
+                "unknown shared object kind {ctor:?} in a shipped function"
+            )));
+        }
+        let f: mlua::Function = env
+            .raw_get(ctor)
+            .map_err(|_| mlua::Error::runtime(format!("{ctor} is not available here")))?;
+        if ctor == "Semaphore" {
+            let n: u32 = limit
+                .parse()
+                .map_err(|_| mlua::Error::runtime(format!("malformed semaphore size {limit:?}")))?;
+            f.call((name, n))
+        } else {
+            f.call(name)
+        }
+    };
+    Some(build())
+}
+
 /// Whether `ud` is one of the shared objects these bindings make.
 pub fn is_shared_object(ud: &mlua::AnyUserData) -> bool {
     methods_of(ud).is_some()

@@ -433,6 +433,16 @@ impl Shipper<'_> {
                         });
                     }
                 }
+                // A shared object travels by name, rebuilt on the other side.
+                mlua::Value::UserData(ud) if crate::shared::ship_path(&ud).is_some() => {
+                    match crate::shared::ship_path(&ud) {
+                        Some(Ok(path)) => {
+                            out.library.insert(name, path);
+                        }
+                        Some(Err(why)) => return Err(bad(why.as_str())),
+                        None => {}
+                    }
+                }
                 other => {
                     let json = travelling_value(&other).map_err(|why| bad(why.as_str()))?;
                     out.upvalues.insert(name, json);
@@ -476,6 +486,22 @@ impl Shipper<'_> {
                     }
                     // A name it assigns is state of the engine, not a value to bring.
                     _ if writes.contains(&name) => {}
+                    // A shared object travels by name, rebuilt on the other side.
+                    mlua::Value::UserData(ud) if crate::shared::ship_path(&ud).is_some() => {
+                        match crate::shared::ship_path(&ud) {
+                            Some(Ok(path)) => {
+                                out.library.insert(name, path);
+                            }
+                            Some(Err(why)) => {
+                                return Err(ShipError::Global {
+                                    what: what.clone(),
+                                    name: name.clone(),
+                                    why,
+                                })
+                            }
+                            None => {}
+                        }
+                    }
                     other => {
                         let json = travelling_value(&other).map_err(|why| ShipError::Global {
                             what: what.clone(),

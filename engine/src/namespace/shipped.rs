@@ -155,6 +155,10 @@ impl Namespace {
 
     /// A standard-library function by path (`table.insert`).
     pub(super) fn library(&self, path: &str) -> Result<mlua::Value, Failure> {
+        // A shared object the function captured: the engine's own binding of that name.
+        if let Some(obj) = script::shared::rebuild(&self.lib, path) {
+            return obj.map_err(|e| Failure::new("ValueError", e.to_string()));
+        }
         let missing = || {
             Failure::new(
                 "NameError",
