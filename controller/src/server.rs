@@ -139,7 +139,12 @@ fn bind(
         // connection (TCP pushes back on the sender, nothing is dropped), so a peer sending
         // faster than the loop decodes queues in its own memory, not the controller's.
         s.set_rcvhwm(INBOUND_PER_PEER)?;
-        s.set_router_handover(true)?;
+        // An identity belongs to the connection that has it: a second connection claiming
+        // it (a peer without the key posing as an engine or a client) is refused, instead of
+        // taking over its route. And a send to an identity with no connection fails
+        // (EHOSTUNREACH) instead of vanishing, so a lost route is noticed (see `Sender`).
+        s.set_router_handover(false)?;
+        s.set_router_mandatory(true)?;
     }
     if kind == zmq::XPUB {
         // Every subscription is passed up, so each new subscriber is greeted.
@@ -187,17 +192,24 @@ pub fn default_location(ip: &str) -> String {
 }
 
 /// Sends on the controller's sockets.
-struct Sender<'a>(&'a Sockets);
+struct Sender<'a> {
+    sockets: &'a Sockets,
+    /// Peers a send found without a connection, for the loop to act on.
+    unreachable: Vec<(Dest, Vec<u8>)>,
+}
 
 impl Outlet for Sender<'_> {
     fn send(&mut self, dest: Dest, frames: Vec<zmq::Message>) {
         let (socket, what) = match dest {
-            Dest::Client => (&self.0.client, "client message"),
-            Dest::Engine => (&self.0.engine, "engine message"),
-            Dest::Control => (&self.0.hb_pong, "control message"),
+            Dest::Client => (&self.sockets.client, "client message"),
+            Dest::Engine => (&self.sockets.engine, "engine message"),
+            Dest::Control => (&self.sockets.hb_pong, "control message"),
         };
-        if let Err(e) = socket.send_multipart(frames, 0) {
-            warn!("cannot send {what}: {e}");
+        let ident = frames.first().map(|f| f.to_vec()).unwrap_or_default();
+        match socket.send_multipart(frames, 0) {
+            Ok(()) => {}
+            Err(zmq::Error::EHOSTUNREACH) => self.unreachable.push((dest, ident)),
+            Err(e) => warn!("cannot send {what}: {e}"),
         }
     }
 }
@@ -334,7 +346,10 @@ fn serve(
 ) -> Result<(), ControllerError> {
     let mut comm = Framer {
         enc: encoder.clone(),
-        out: Sender(sockets),
+        out: Sender {
+            sockets,
+            unreachable: Vec::new(),
+        },
     };
     let period = Duration::from_millis(heartbeat.period_ms.max(1));
     let mut next_ping = Instant::now();
@@ -429,6 +444,17 @@ fn serve(
         }
         if state.needs_scheduling {
             state.schedule(Instant::now(), &mut comm);
+        }
+        // Routes found gone while sending: their engines are lost now, not at the
+        // heartbeat deadline, and nothing waits on them.
+        while !comm.out.unreachable.is_empty() {
+            for (dest, ident) in std::mem::take(&mut comm.out.unreachable) {
+                // The control connection may still be connecting right after registration:
+                // only the task connection, which the engine registered through, counts.
+                if dest == Dest::Engine {
+                    state.route_lost(&ident, &mut comm);
+                }
+            }
         }
         let now = Instant::now();
         if state.next_shared_deadline().is_some_and(|t| t <= now) {

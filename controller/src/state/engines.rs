@@ -148,6 +148,19 @@ impl State {
         comm.forward_reply(&task.client, msg.raw);
     }
 
+    /// A send found no connection for an engine's task identity: the engine is lost at
+    /// once (its connection closed, or another took its place), its tasks retried or
+    /// failed, rather than waiting for the heartbeat deadline with tasks nobody will run.
+    pub fn route_lost(&mut self, ident: &[u8], comm: &mut impl Comm) {
+        if let Some(&id) = self.by_ident.get(ident) {
+            self.engine_lost(
+                id,
+                "its connection to the controller is gone (a message to it found no route)",
+                comm,
+            );
+        }
+    }
+
     /// Declares dead every engine silent for longer than the heartbeat deadline.
     pub fn check_heartbeats(&mut self, now: Instant, comm: &mut impl Comm) {
         let deadline = self.cfg.heartbeat.deadline();
