@@ -1,7 +1,8 @@
 //! Hostile input on every socket of a real controller process, while a
 //! real client keeps using the cluster. Generated with proptest: random frames, truncated
 //! multipart messages, correctly signed JSON of the wrong shape, unsigned and badly signed
-//! messages, replays, messages over the size limit (64 KiB here) and unknown message types,
+//! messages, replays, messages over the size limit (64 KiB here) or the frame limit
+//! (4,096), unknown message types and message types that try to forge log lines,
 //! sent from ZeroMQ peers to the client, engine and heartbeat sockets. Every one must be
 //! rejected and counted exactly once in the log (the first 20 of each second one line each,
 //! with its reason, the rest in that second's summary line); nothing may crash or stall.
@@ -131,7 +132,7 @@ fn hostile(key: String) -> impl Strategy<Value = Hostile> {
     let next = move || counter.fetch_add(1, Ordering::Relaxed);
     (
         target(),
-        0..11u8,
+        0..13u8,
         any::<u64>(),
         scalar_json(),
         proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..48), 1..8),
@@ -250,6 +251,22 @@ fn hostile(key: String) -> impl Strategy<Value = Hostile> {
                     (
                         "over the size limit",
                         signed(&key, known_type, n, b"{}", b"{}", buffers),
+                    )
+                }
+                10 => {
+                    // Past the frame limit (4,096), every frame tiny.
+                    let buffers = vec![vec![b'z'; 1]; 4100 + (r % 50) as usize];
+                    (
+                        "too many frames",
+                        signed(&key, known_type, n, b"{}", b"{}", buffers),
+                    )
+                }
+                11 => {
+                    // Log injection: a newline and an escape sequence in the message type.
+                    let ty = format!("{known_type}\nFORGED-LOG-LINE \u{1b}[2J");
+                    (
+                        "unknown message type",
+                        signed(&key, &ty, n, b"{}", b"{}", vec![]),
                     )
                 }
                 _ => {
@@ -413,6 +430,15 @@ fn hostile_input_on_every_socket_is_rejected_logged_once_and_harmless() {
         rejected_count(&log) - before,
         expected as usize,
         "every rejected message counted once in the log"
+    );
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !text.contains('\u{1b}'),
+        "an escape sequence reached the log"
+    );
+    assert!(
+        !text.lines().any(|l| l.starts_with("FORGED")),
+        "a forged log line"
     );
     let lines = rejected_lines(&log);
     // Rate-limited: at most 20 a second one by one, so the log stays small under a flood.
