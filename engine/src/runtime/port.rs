@@ -86,35 +86,24 @@ impl TaskLink {
 
     /// Answers a replayed task with a `ProtocolError`.
     fn refuse_replayed(&self, task: &protocol::Header) {
-        use protocol::messages::{ErrorKind, ReplyMeta, TaskError, TaskReply, TASK_REPLY};
-        // Not `Remote`: a refused replay must not be retried on an engine that has not seen it.
-        let error = TaskError {
-            kind: ErrorKind::Unroutable,
-            ename: "ProtocolError".into(),
-            evalue: format!(
+        let failure = crate::executor::Failure::new(
+            "ProtocolError",
+            format!(
                 "the engine refused task {}: it had already received this very message (a replay)",
                 task.msg_id
             ),
-            traceback: vec![],
-            engine_id: None,
-        };
-        let meta = ReplyMeta {
-            error: Some(protocol::events::ErrorBrief::new(
-                error.kind,
-                &error.ename,
-                &error.evalue,
-            )),
-            ..Default::default()
-        };
-        let out = self.encoder.raw(
-            vec![],
-            TASK_REPLY,
-            Some(task),
-            &meta,
-            &TaskReply::Error(error),
-            vec![],
         );
-        if let Err(e) = self.socket.send_multipart(out.frames, 0) {
+        // Not `Remote`: a refused replay must not be retried on an engine that has not seen it.
+        let frames = super::task_loop::failure_frames(
+            &self.encoder,
+            task,
+            None,
+            protocol::messages::ErrorKind::Unroutable,
+            failure,
+            0,
+            String::new(),
+        );
+        if let Err(e) = self.socket.send_multipart(frames, 0) {
             warn!(socket = "task", "cannot refuse a replayed task: {e}");
         }
     }
@@ -417,6 +406,21 @@ mod tests {
         })
     }
 
+    /// The test's controller's ROUTER on a free port, and the engine's DEALER connected to it.
+    fn pair(ctx: &zmq::Context, identity: Option<&[u8]>) -> (zmq::Socket, zmq::Socket) {
+        let router = ctx.socket(zmq::ROUTER).unwrap();
+        router.set_linger(0).unwrap();
+        router.bind("tcp://127.0.0.1:*").unwrap();
+        let url = router.get_last_endpoint().unwrap().unwrap();
+        let dealer = ctx.socket(zmq::DEALER).unwrap();
+        dealer.set_linger(0).unwrap();
+        if let Some(id) = identity {
+            dealer.set_identity(id).unwrap();
+        }
+        dealer.connect(&url).unwrap();
+        (router, dealer)
+    }
+
     /// The test's controller: receives one request and answers it.
     struct Controller {
         router: zmq::Socket,
@@ -471,13 +475,7 @@ mod tests {
     #[test]
     fn an_aborted_get_cancels_and_puts_back_what_crossed_and_keeps_tasks_for_later() {
         let ctx = zmq::Context::new();
-        let router = ctx.socket(zmq::ROUTER).unwrap();
-        router.set_linger(0).unwrap();
-        router.bind("tcp://127.0.0.1:*").unwrap();
-        let url = router.get_last_endpoint().unwrap().unwrap();
-        let dealer = ctx.socket(zmq::DEALER).unwrap();
-        dealer.set_linger(0).unwrap();
-        dealer.connect(&url).unwrap();
+        let (router, dealer) = pair(&ctx, None);
         let session = Arc::new(Session::new());
         let link = Rc::new(TaskLink::new(
             dealer,
@@ -540,14 +538,7 @@ mod tests {
     #[test]
     fn a_replayed_task_is_answered_with_an_error_not_dropped() {
         let ctx = zmq::Context::new();
-        let router = ctx.socket(zmq::ROUTER).unwrap();
-        router.set_linger(0).unwrap();
-        router.bind("tcp://127.0.0.1:*").unwrap();
-        let url = router.get_last_endpoint().unwrap().unwrap();
-        let dealer = ctx.socket(zmq::DEALER).unwrap();
-        dealer.set_linger(0).unwrap();
-        dealer.set_identity(b"engine-0").unwrap();
-        dealer.connect(&url).unwrap();
+        let (router, dealer) = pair(&ctx, Some(b"engine-0"));
         let link = TaskLink::new(
             dealer,
             Decoder::new(Signer::new(KEY), 1 << 20),

@@ -170,17 +170,22 @@ fn reply_frames(
     duration_us: u64,
     stdout: String,
 ) -> Vec<zmq::Message> {
-    let mut meta = ReplyMeta {
-        engine_id: Some(id),
-        duration_us,
-        stdout,
-        error: None,
-    };
-    let mut buffers = Vec::new();
-    let reply = match outcome {
-        Ok(v) => TaskReply::Ok {
-            value: v.to_wire(&mut buffers),
-        },
+    match outcome {
+        Ok(v) => {
+            let meta = ReplyMeta {
+                engine_id: Some(id),
+                duration_us,
+                stdout,
+                error: None,
+            };
+            let mut buffers = Vec::new();
+            let reply = TaskReply::Ok {
+                value: v.to_wire(&mut buffers),
+            };
+            encoder
+                .raw(vec![], TASK_REPLY, Some(parent), &meta, &reply, buffers)
+                .frames
+        }
         Err(f) => {
             // An interrupted task was stopped on purpose, like an aborted one: never retried.
             let kind = if f.is_abort() || f.ename == KEYBOARD_INTERRUPT {
@@ -188,18 +193,36 @@ fn reply_frames(
             } else {
                 ErrorKind::Remote
             };
-            // The controller reads this brief (never the content) to report the outcome.
-            meta.error = Some(ErrorBrief::new(kind, &f.ename, &f.evalue));
-            TaskReply::Error(TaskError {
-                kind,
-                ename: f.ename,
-                evalue: f.evalue,
-                traceback: f.traceback,
-                engine_id: Some(id),
-            })
+            failure_frames(encoder, parent, Some(id), kind, f, duration_us, stdout)
         }
+    }
+}
+
+/// The signed `task_reply` for a task that failed as `kind`.
+pub(super) fn failure_frames(
+    encoder: &Encoder,
+    parent: &Header,
+    id: Option<EngineId>,
+    kind: ErrorKind,
+    f: Failure,
+    duration_us: u64,
+    stdout: String,
+) -> Vec<zmq::Message> {
+    // The controller reads this brief (never the content) to report the outcome.
+    let meta = ReplyMeta {
+        engine_id: id,
+        duration_us,
+        stdout,
+        error: Some(ErrorBrief::new(kind, &f.ename, &f.evalue)),
     };
+    let reply = TaskReply::Error(TaskError {
+        kind,
+        ename: f.ename,
+        evalue: f.evalue,
+        traceback: f.traceback,
+        engine_id: id,
+    });
     encoder
-        .raw(vec![], TASK_REPLY, Some(parent), &meta, &reply, buffers)
+        .raw(vec![], TASK_REPLY, Some(parent), &meta, &reply, vec![])
         .frames
 }
