@@ -172,14 +172,10 @@ impl Conn {
     }
 
     pub fn check_usable(&self) -> Result<(), ClusterError> {
-        let s = self.store.lock();
-        if let Some(why) = &s.refused {
-            return Err(ClusterError::AuthRejected(why.clone()));
+        match self.store.lock().broken() {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        if let Some(why) = &s.lost {
-            return Err(ClusterError::ControllerLost(why.clone()));
-        }
-        Ok(())
     }
 
     /// Sends a control request and waits for its answer.
@@ -199,12 +195,7 @@ impl Conn {
             if let Some(r) = s.take_reply(&id) {
                 return Some(Ok(r));
             }
-            if let Some(why) = &s.refused {
-                return Some(Err(ClusterError::AuthRejected(why.clone())));
-            }
-            s.lost
-                .as_ref()
-                .map(|why| Err(ClusterError::ControllerLost(why.clone())))
+            s.broken().map(Err)
         });
         match got {
             Some(Ok(ControllerReply::ErrorReply(e))) => Err(ClusterError::Controller(e.message)),

@@ -139,12 +139,7 @@ impl Conn {
             if let Some(a) = s.take_shared(id) {
                 return Some(Ok(a));
             }
-            if let Some(why) = &s.refused {
-                return Some(Err(ClusterError::AuthRejected(why.clone())));
-            }
-            s.lost
-                .as_ref()
-                .map(|why| Err(ClusterError::ControllerLost(why.clone())))
+            s.broken().map(Err)
         })
     }
 

@@ -87,6 +87,18 @@ pub struct StoreState {
 }
 
 impl StoreState {
+    /// Why nothing can be asked of the controller now: it refused our signature, or it is
+    /// lost. `None` while the connection is usable.
+    pub fn broken(&self) -> Option<crate::error::ClusterError> {
+        use crate::error::ClusterError;
+        if let Some(why) = &self.refused {
+            return Some(ClusterError::AuthRejected(why.clone()));
+        }
+        self.lost
+            .as_ref()
+            .map(|why| ClusterError::ControllerLost(why.clone()))
+    }
+
     /// Whether the task has no outcome yet.
     pub fn is_pending(&self, id: &MsgId) -> bool {
         self.pending.contains_key(id)
