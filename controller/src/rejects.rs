@@ -14,7 +14,7 @@
 
 use protocol::auth::AuthError;
 use protocol::wire::WireError;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 use tracing::warn;
 
@@ -45,7 +45,7 @@ pub struct Rejects {
     since: Instant,
     logged: u32,
     unlogged: BTreeMap<&'static str, u64>,
-    noticed: HashMap<Vec<u8>, Instant>,
+    noticed: HashSet<Vec<u8>>,
     notices_since: Instant,
     /// Every refusal ever, by reason (for tests and, later, metrics).
     pub total: BTreeMap<&'static str, u64>,
@@ -57,7 +57,7 @@ impl Rejects {
             since: now,
             logged: 0,
             unlogged: BTreeMap::new(),
-            noticed: HashMap::new(),
+            noticed: HashSet::new(),
             notices_since: now,
             total: BTreeMap::new(),
         }
@@ -82,14 +82,11 @@ impl Rejects {
             self.noticed.clear();
             self.notices_since = now;
         }
-        match self.noticed.get(peer) {
-            Some(_) => false,
-            None if self.noticed.len() >= NOTICED_PEERS => false,
-            None => {
-                self.noticed.insert(peer.to_vec(), now);
-                true
-            }
+        if self.noticed.contains(peer) || self.noticed.len() >= NOTICED_PEERS {
+            return false;
         }
+        self.noticed.insert(peer.to_vec());
+        true
     }
 
     /// Ends the interval if it is over: writes the summary of what was not logged.

@@ -194,8 +194,8 @@ pub fn default_location(ip: &str) -> String {
 /// Sends on the controller's sockets.
 struct Sender<'a> {
     sockets: &'a Sockets,
-    /// Peers a send found without a connection, for the loop to act on.
-    unreachable: Vec<(Dest, Vec<u8>)>,
+    /// Engines' task identities a send found without a connection, for the loop to act on.
+    unreachable: Vec<Vec<u8>>,
 }
 
 impl Outlet for Sender<'_> {
@@ -205,10 +205,15 @@ impl Outlet for Sender<'_> {
             Dest::Engine => (&self.sockets.engine, "engine message"),
             Dest::Control => (&self.sockets.hb_pong, "control message"),
         };
-        let ident = frames.first().map(|f| f.to_vec()).unwrap_or_default();
+        // Only an engine's lost task route is acted on (see the loop): keep its identity.
+        let ident = (dest == Dest::Engine).then(|| frames.first().map(|f| f.to_vec()));
         match socket.send_multipart(frames, 0) {
             Ok(()) => {}
-            Err(zmq::Error::EHOSTUNREACH) => self.unreachable.push((dest, ident)),
+            Err(zmq::Error::EHOSTUNREACH) => {
+                if let Some(Some(ident)) = ident {
+                    self.unreachable.push(ident);
+                }
+            }
             Err(e) => warn!("cannot send {what}: {e}"),
         }
     }
@@ -448,12 +453,10 @@ fn serve(
         // Routes found gone while sending: their engines are lost now, not at the
         // heartbeat deadline, and nothing waits on them.
         while !comm.out.unreachable.is_empty() {
-            for (dest, ident) in std::mem::take(&mut comm.out.unreachable) {
-                // The control connection may still be connecting right after registration:
-                // only the task connection, which the engine registered through, counts.
-                if dest == Dest::Engine {
-                    state.route_lost(&ident, &mut comm);
-                }
+            // The control connection may still be connecting right after registration: only
+            // the task connection, which the engine registered through, counts.
+            for ident in std::mem::take(&mut comm.out.unreachable) {
+                state.route_lost(&ident, &mut comm);
             }
         }
         let now = Instant::now();

@@ -589,14 +589,6 @@ impl Shared {
         self.taken.remove(&engine);
     }
 
-    /// Whether `peer` holds anything (lock slots, subscriptions, waits) that its going
-    /// away would release.
-    pub fn holds(&self, peer: &Peer) -> bool {
-        self.locks.values().any(|l| l.holders.contains(peer))
-            || self.subs.values().any(|s| s.owner == *peer)
-            || self.waiters.values().any(|w| w.peer == *peer)
-    }
-
     /// The clients that hold something.
     pub fn clients_holding(&self) -> BTreeSet<Vec<u8>> {
         let mut set = BTreeSet::new();
