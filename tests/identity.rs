@@ -1,7 +1,8 @@
-//! Routes belong to the connections that have them (issue 14, point 1, in part): a
-//! connection claiming an engine's routing identity, without the key, is refused and never
-//! receives that engine's tasks; and when an engine's task connection is gone, a task sent
-//! to it fails at once with an `EngineError`, instead of waiting for the heartbeat deadline.
+//! Routes belong to the connections that have them (issue 14, point 1): a connection
+//! claiming an engine's routing identity without the key never passes the connection gate
+//! (tests/gate.rs), so it never receives that engine's tasks, whether the engine is still
+//! connected or has gone; and when an engine's task connection is gone, a task sent to it
+//! fails at once with an `EngineError`, instead of waiting for the heartbeat deadline.
 
 mod common;
 
@@ -23,6 +24,7 @@ fn fake_engine(env: &TestEnv, ctx: &zmq::Context, ident: &[u8]) -> (zmq::Socket,
     let task = ctx.socket(zmq::DEALER).unwrap();
     task.set_linger(0).unwrap();
     task.set_identity(ident).unwrap();
+    protocol::gate::present(&task, &key).unwrap();
     task.connect(&url).unwrap();
     let enc = Encoder::new(Signer::new(&key), Arc::new(Session::new()));
     let register = EngineMessage::RegisterRequest(RegisterRequest {
@@ -98,6 +100,17 @@ fn a_task_sent_to_an_engine_whose_connection_is_gone_fails_at_once() {
     let ctx = zmq::Context::new();
     let (engine, id, _) = fake_engine(&env, &ctx, b"engine-that-goes");
     drop(engine);
+    // A peer without the key claims the identity the engine left free: it never passes the
+    // connection gate, so the route stays lost instead of becoming its.
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env.engine_file("default")).unwrap())
+            .unwrap();
+    let attacker = ctx.socket(zmq::DEALER).unwrap();
+    attacker.set_linger(0).unwrap();
+    attacker.set_identity(b"engine-that-goes").unwrap();
+    attacker
+        .connect(&format!("tcp://127.0.0.1:{}", info["port"]))
+        .unwrap();
     let rc = client::Client::from_file(&env.client_file("default")).unwrap();
     let view = rc.direct_view(id).unwrap();
     // The controller may not have seen the close yet: a task sent before it did reaches
@@ -124,5 +137,10 @@ fn a_task_sent_to_an_engine_whose_connection_is_gone_fails_at_once() {
         t0.elapsed() < Duration::from_secs(10),
         "took {:?}",
         t0.elapsed()
+    );
+    assert_eq!(
+        attacker.poll(zmq::POLLIN, 0).unwrap(),
+        0,
+        "the keyless connection received the engine's task"
     );
 }

@@ -47,6 +47,9 @@ fn network_text_is_escaped_in_logs_and_errors() {
     let ctx = zmq::Context::new();
     let dealer = ctx.socket(zmq::DEALER).unwrap();
     dealer.set_linger(0).unwrap();
+    // Past the connection gate (the key-derived password): the message-level defences are
+    // what this test is about.
+    protocol::gate::present(&dealer, key).unwrap();
     dealer.connect(&url).unwrap();
     // An unknown message type carrying a newline and an escape sequence, and a known one
     // whose content names an unknown variant (serde quotes it in its error).

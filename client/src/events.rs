@@ -37,6 +37,7 @@ impl EventStream {
         socket.set_rcvhwm(10_000)?;
         socket.set_maxmsgsize(info.max_message_bytes as i64)?;
         socket.set_subscribe(EVENTS_TOPIC)?;
+        protocol::gate::present(&socket, &info.key)?;
         socket.connect(&info.url(port))?;
         Ok(EventStream {
             socket,

@@ -42,6 +42,8 @@ pub fn reason(e: &WireError) -> &'static str {
 
 /// Counts and rate-limits refusals.
 pub struct Rejects {
+    /// What the summary line counts ("rejected messages", "refused connections").
+    what: &'static str,
     since: Instant,
     logged: u32,
     unlogged: BTreeMap<&'static str, u64>,
@@ -53,7 +55,13 @@ pub struct Rejects {
 
 impl Rejects {
     pub fn new(now: Instant) -> Rejects {
+        Rejects::counting("rejected messages", now)
+    }
+
+    /// Rejects whose summary line counts `what`.
+    pub fn counting(what: &'static str, now: Instant) -> Rejects {
         Rejects {
+            what,
             since: now,
             logged: 0,
             unlogged: BTreeMap::new(),
@@ -102,7 +110,8 @@ impl Rejects {
                 .map(|(r, k)| format!("{r} {k}"))
                 .collect();
             warn!(
-                "rejected messages: {n} more in the last {:.1} s, not logged one by one ({})",
+                "{}: {n} more in the last {:.1} s, not logged one by one ({})",
+                self.what,
                 now.duration_since(self.since).as_secs_f64(),
                 by.join(", ")
             );

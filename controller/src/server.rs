@@ -122,6 +122,7 @@ pub struct Controller {
 fn bind(
     ctx: &zmq::Context,
     kind: zmq::SocketType,
+    name: &str,
     ip: &str,
     port: u16,
     max: usize,
@@ -151,6 +152,8 @@ fn bind(
         s.set_xpub_verbose(true)?;
     }
     s.set_maxmsgsize(max as i64)?;
+    // No connection carries a message before its peer has proven the key (`crate::gate`).
+    protocol::gate::require(&s, name)?;
     let host = if ip.contains(':') && ip != "*" {
         format!("[{ip}]")
     } else {
@@ -224,12 +227,15 @@ impl Controller {
     pub fn bind(cfg: ControllerConfig) -> Result<Controller, ControllerError> {
         let ctx = zmq::Context::new();
         let max = cfg.max_message_bytes;
-        let (client, client_port) = bind(&ctx, zmq::ROUTER, &cfg.ip, cfg.ports[0], max)?;
-        let (engine, engine_port) = bind(&ctx, zmq::ROUTER, &cfg.ip, cfg.ports[1], max)?;
-        let (hb_pub, ping_port) = bind(&ctx, zmq::PUB, &cfg.ip, cfg.ports[2], max)?;
-        let (hb_pong, pong_port) = bind(&ctx, zmq::ROUTER, &cfg.ip, cfg.ports[3], max)?;
-        let (events, events_port) = bind(&ctx, zmq::XPUB, &cfg.ip, cfg.events_port, max)?;
         let key = cfg.key.clone().unwrap_or_else(generate_key);
+        // The gate first: a socket bound before it would let connections in unchecked.
+        crate::gate::start(&ctx, &key)?;
+        let ip = &cfg.ip;
+        let (client, client_port) = bind(&ctx, zmq::ROUTER, "client", ip, cfg.ports[0], max)?;
+        let (engine, engine_port) = bind(&ctx, zmq::ROUTER, "engine", ip, cfg.ports[1], max)?;
+        let (hb_pub, ping_port) = bind(&ctx, zmq::PUB, "heartbeat", ip, cfg.ports[2], max)?;
+        let (hb_pong, pong_port) = bind(&ctx, zmq::ROUTER, "control", ip, cfg.ports[3], max)?;
+        let (events, events_port) = bind(&ctx, zmq::XPUB, "events", ip, cfg.events_port, max)?;
         let location = cfg
             .location
             .clone()

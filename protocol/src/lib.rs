@@ -9,6 +9,7 @@ pub mod alloc;
 pub mod auth;
 pub mod connection;
 pub mod events;
+pub mod gate;
 pub mod host;
 pub mod ids;
 pub mod messages;

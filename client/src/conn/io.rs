@@ -20,6 +20,8 @@ pub(crate) struct IoSockets {
     pub dealer: zmq::Socket,
     pub ping: zmq::Socket,
     pub inbox: zmq::Socket,
+    /// Tells whether the controller refused the dealer's handshake (a wrong key).
+    pub handshakes: protocol::gate::HandshakeWatch,
 }
 
 /// What the I/O thread needs to tell the controller that this client is alive, and that
@@ -47,6 +49,7 @@ pub(crate) fn run(
         dealer,
         ping,
         inbox,
+        handshakes,
     } = sockets;
     let alive = |req: ClientRequest| {
         let out = keepalive
@@ -67,6 +70,7 @@ pub(crate) fn run(
             dealer.as_poll_item(zmq::POLLIN),
             inbox.as_poll_item(zmq::POLLIN),
             ping.as_poll_item(zmq::POLLIN),
+            handshakes.socket().as_poll_item(zmq::POLLIN),
         ];
         match zmq::poll(&mut items, 100) {
             Ok(_) | Err(zmq::Error::EINTR) => {}
@@ -79,14 +83,20 @@ pub(crate) fn run(
             items[0].is_readable(),
             items[1].is_readable(),
             items[2].is_readable(),
+            items[3].is_readable(),
         ];
+        if ready[3] && handshakes.refused() {
+            store.set_refused(protocol::gate::REFUSED.to_string());
+        }
         if ready[1] {
             while let Ok(frames) = recv_frames(&inbox, zmq::DONTWAIT) {
                 if frames.len() == 1 && frames[0].is_empty() {
                     // The wake-up `Client` sends when it is dropped: nothing to forward.
                     continue;
                 }
-                if let Err(e) = dealer.send_multipart(frames, 0) {
+                // Never blocks: a DEALER whose handshake was refused has no pipe, and a
+                // blocked I/O thread could not report that (or anything else).
+                if let Err(e) = dealer.send_multipart(frames, zmq::DONTWAIT) {
                     warn!("cannot send to the controller: {e}");
                 }
             }
@@ -132,7 +142,9 @@ pub(crate) fn run(
         // has not heard from past its heartbeat deadline.
         if last_keepalive.elapsed() >= keepalive.period {
             last_keepalive = Instant::now();
-            if let Err(e) = dealer.send_multipart(alive(ClientRequest::KeepAlive(Empty {})), 0) {
+            if let Err(e) =
+                dealer.send_multipart(alive(ClientRequest::KeepAlive(Empty {})), zmq::DONTWAIT)
+            {
                 debug!("cannot send a keepalive: {e}");
             }
         }

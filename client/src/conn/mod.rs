@@ -17,6 +17,7 @@ use crate::error::ClusterError;
 use bytes::Bytes;
 use io::IoSockets;
 use protocol::auth::Signer;
+use protocol::gate::HandshakeWatch;
 use protocol::messages::{
     ClientRequest, ControllerReply, TaskMeta, TaskRequest, PING_TOPIC, TASK_REQUEST,
 };
@@ -111,10 +112,13 @@ impl Conn {
         dealer.set_sndhwm(0)?;
         dealer.set_rcvhwm(0)?;
         dealer.set_maxmsgsize(info.max_message_bytes as i64)?;
+        protocol::gate::present(&dealer, &info.key)?;
+        let handshakes = HandshakeWatch::new(&ctx, &dealer)?;
         dealer.connect(&url)?;
         let ping = ctx.socket(zmq::SUB)?;
         ping.set_linger(0)?;
         ping.set_subscribe(PING_TOPIC)?;
+        protocol::gate::present(&ping, &info.key)?;
         ping.connect(&info.url(info.hb_ping))?;
         let inbox_addr = format!("inproc://client-{}", session.id());
         let inbox = ctx.socket(zmq::PULL)?;
@@ -136,6 +140,7 @@ impl Conn {
                 dealer,
                 ping,
                 inbox,
+                handshakes,
             };
             let keepalive = io::KeepAlive {
                 encoder: encoder.clone(),

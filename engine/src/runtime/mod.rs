@@ -26,6 +26,7 @@ use crate::registry::{CancelToken, Registry};
 use control::{control_loop, AbortedSet, ControlCtx, Shared};
 use port::{EnginePort, TaskLink};
 use protocol::auth::Signer;
+use protocol::gate::HandshakeWatch;
 use protocol::messages::{ControllerToEngine, EngineMessage, RegisterRequest, PING_TOPIC};
 use protocol::wire::{recv_frames, Decoder, Encoder};
 use protocol::{ConnectionInfo, EngineId, HeartbeatConfig, Session};
@@ -156,12 +157,11 @@ impl Engine {
         let url = info.url(info.port);
         // Every socket: no silent drops (HWM 0), bounded linger, the size limit, and a
         // stable identity where the controller must address it.
-        let connect = |kind: zmq::SocketType,
+        let connect = |s: zmq::Socket,
                        port: u16,
                        identity: Option<&[u8]>,
                        linger: i32|
          -> Result<zmq::Socket, EngineError> {
-            let s = ctx.socket(kind)?;
             if let Some(id) = identity {
                 s.set_identity(id)?;
             }
@@ -169,13 +169,16 @@ impl Engine {
             s.set_sndhwm(0)?;
             s.set_rcvhwm(0)?;
             s.set_maxmsgsize(info.max_message_bytes as i64)?;
+            protocol::gate::present(&s, &info.key)?;
             let url = info.url(port);
             s.connect(&url)
                 .map_err(|source| EngineError::Connect { url, source })?;
             Ok(s)
         };
-        let task = connect(zmq::DEALER, info.port, Some(session.id().as_bytes()), 1000)?;
-        let ping = connect(zmq::SUB, info.hb_ping, None, 0)?;
+        let task = ctx.socket(zmq::DEALER)?;
+        let handshakes = HandshakeWatch::new(&ctx, &task)?;
+        let task = connect(task, info.port, Some(session.id().as_bytes()), 1000)?;
+        let ping = connect(ctx.socket(zmq::SUB)?, info.hb_ping, None, 0)?;
         ping.set_subscribe(PING_TOPIC)?;
         let control_port = info.hb_pong.ok_or_else(|| {
             EngineError::Refused(
@@ -183,7 +186,12 @@ impl Engine {
             )
         })?;
         let control_ident = protocol::wire::control_ident(session.id().as_bytes());
-        let control = connect(zmq::DEALER, control_port, Some(&control_ident), 0)?;
+        let control = connect(
+            ctx.socket(zmq::DEALER)?,
+            control_port,
+            Some(&control_ident),
+            0,
+        )?;
 
         let request = EngineMessage::RegisterRequest(RegisterRequest {
             hostname: protocol::host::hostname().unwrap_or_else(|| "unknown".into()),
@@ -206,10 +214,20 @@ impl Engine {
                     secs: opts.register_timeout.as_secs(),
                 });
             }
-            match task.poll(zmq::POLLIN, left.as_millis() as i64 + 1) {
+            let mut items = [
+                task.as_poll_item(zmq::POLLIN),
+                handshakes.socket().as_poll_item(zmq::POLLIN),
+            ];
+            match zmq::poll(&mut items, left.as_millis() as i64 + 1) {
                 Ok(0) | Err(zmq::Error::EINTR) => continue,
                 Ok(_) => {}
                 Err(e) => return Err(e.into()),
+            }
+            if items[1].is_readable() && handshakes.refused() {
+                return Err(EngineError::Refused(protocol::gate::REFUSED.into()));
+            }
+            if !items[0].is_readable() {
+                continue;
             }
             let frames = recv_frames(&task, 0)?;
             if let Some(reason) = Decoder::auth_error_reason(&frames) {

@@ -98,6 +98,7 @@ fn controller_heard(info: &ConnectionInfo, stop: &AtomicBool, within: Duration) 
         sub.set_linger(0)?;
         sub.set_maxmsgsize(info.max_message_bytes as i64)?;
         sub.set_subscribe(PING_TOPIC)?;
+        protocol::gate::present(&sub, &info.key)?;
         sub.connect(&info.url(info.hb_ping))?;
         let mut decoder = Decoder::new(Signer::new(&info.key), info.max_message_bytes);
         let deadline = Instant::now() + within;
