@@ -42,7 +42,7 @@ impl EventStream {
         Ok(EventStream {
             socket,
             _ctx: ctx,
-            decoder: Decoder::new(Signer::new(&info.key), info.max_message_bytes),
+            decoder: Decoder::new(Signer::for_connection(info), info.max_message_bytes),
             next_seq: None,
             missed: 0,
         })

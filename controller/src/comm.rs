@@ -54,7 +54,7 @@ impl<O: Outlet> Framer<O> {
 
 impl<O: Outlet> Comm for Framer<O> {
     fn forward_task(&mut self, engine: &[u8], task: RawParts) {
-        let frames = task.into_frames(vec![zmq::Message::from(engine)]);
+        let frames = self.enc.forward(task, vec![zmq::Message::from(engine)]);
         self.out.send(Dest::Engine, frames);
     }
 
@@ -67,7 +67,7 @@ impl<O: Outlet> Comm for Framer<O> {
     }
 
     fn forward_reply(&mut self, client: &[u8], reply: RawParts) {
-        let frames = reply.into_frames(vec![zmq::Message::from(client)]);
+        let frames = self.enc.forward(reply, vec![zmq::Message::from(client)]);
         self.out.send(Dest::Client, frames);
     }
 

@@ -35,6 +35,7 @@ pub fn reason(e: &WireError) -> &'static str {
         WireError::TooLarge { .. } => "oversize",
         WireError::Malformed(_) => "malformed",
         WireError::Auth(AuthError::Replayed) => "replay",
+        WireError::Auth(AuthError::Undecryptable) => "undecryptable",
         WireError::Auth(_) => "bad signature",
         WireError::Header(_) | WireError::Body { .. } => "malformed",
     }

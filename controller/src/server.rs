@@ -60,6 +60,8 @@ pub struct ControllerConfig {
     pub events_port: u16,
     /// Bounds on shared objects (queues, variables, topics).
     pub shared: crate::shared::Limits,
+    /// Encrypt every message; `None` decides by `ip`: on unless it is a loopback address.
+    pub encrypt: Option<bool>,
 }
 
 impl Default for ControllerConfig {
@@ -75,6 +77,7 @@ impl Default for ControllerConfig {
             ports: [0; 4],
             events_port: 0,
             shared: crate::shared::Limits::default(),
+            encrypt: None,
         }
     }
 }
@@ -180,6 +183,15 @@ fn bind(
     Ok((s, port))
 }
 
+/// Whether `ip` reaches only this host (so that nobody else can see its traffic).
+pub fn is_loopback(ip: &str) -> bool {
+    let ip = ip.trim_start_matches('[').trim_end_matches(']');
+    ip == "localhost"
+        || ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback())
+}
+
 /// The address other hosts can reach this one at, for `--ip '*'` (or `::`) without
 /// `--location`: the source address of the route to an outside address (nothing is sent).
 pub fn default_location(ip: &str) -> String {
@@ -255,6 +267,10 @@ impl Controller {
             max_message_bytes: max,
             controller_pid: std::process::id(),
             ssh: None,
+            encryption: cfg
+                .encrypt
+                .unwrap_or_else(|| !is_loopback(&cfg.ip))
+                .then(|| protocol::seal::SCHEME.to_string()),
         };
         let engine_info = ConnectionInfo {
             kind: FileKind::Engine,
@@ -263,7 +279,7 @@ impl Controller {
             events: None,
             ..client_info.clone()
         };
-        let signer = Signer::new(&key);
+        let signer = Signer::for_connection(&client_info);
         let scheduler = Scheduler::new(cfg.scheme);
         info!(
             client = client_port,
@@ -273,6 +289,7 @@ impl Controller {
             events = events_port,
             ip = %cfg.ip,
             scheme = %cfg.scheme,
+            encryption = client_info.encryption.as_deref().unwrap_or("off"),
             "controller bound"
         );
         Ok(Controller {

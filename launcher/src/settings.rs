@@ -55,6 +55,10 @@ pub struct ControllerSettings {
     /// find the new controller.
     #[arg(long)]
     pub reuse: bool,
+    /// Encrypt every message (XChaCha20-Poly1305, keyed from the connection file's key):
+    /// auto (on whenever the controller listens on more than loopback), on, or off.
+    #[arg(long, value_name = "WHEN", env = "CLUSTER_ENCRYPT", default_value = "auto", value_parser = ["auto", "on", "off"])]
+    pub encrypt: String,
 }
 
 impl ControllerSettings {
@@ -76,6 +80,11 @@ impl ControllerSettings {
             key: None,
             ports: [0; 4],
             events_port: 0,
+            encrypt: match self.encrypt.as_str() {
+                "on" => Some(true),
+                "off" => Some(false),
+                _ => None,
+            },
             shared: controller::shared::Limits {
                 max_queue_items: self.queue_max_items,
                 max_bytes: self.shared_memory.saturating_mul(1 << 20),
@@ -101,6 +110,8 @@ impl ControllerSettings {
             self.queue_max_items.to_string(),
             "--shared-memory".into(),
             self.shared_memory.to_string(),
+            "--encrypt".into(),
+            self.encrypt.clone(),
         ];
         if let Some(loc) = &self.location {
             v.extend(["--location".into(), loc.clone()]);

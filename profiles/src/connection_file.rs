@@ -177,6 +177,7 @@ pub(crate) mod tests {
             max_message_bytes: 256 << 20,
             controller_pid: 4242,
             ssh: None,
+            encryption: None,
         }
     }
 

@@ -26,6 +26,8 @@ pub enum AuthError {
     BadSignature,
     #[error("message was already seen (replayed)")]
     Replayed,
+    #[error("message failed to decrypt (encryption is on: is the peer's connection file this cluster's current one?)")]
+    Undecryptable,
 }
 
 /// A fresh key from the operating system's random source, as hex text.
@@ -35,10 +37,12 @@ pub fn generate_key() -> String {
     hex::encode(raw)
 }
 
-/// Signs and verifies messages with one key.
+/// Signs and verifies messages with one key, and seals and opens them when the connection
+/// is encrypted ([`crate::seal`]).
 #[derive(Clone)]
 pub struct Signer {
     keyed: HmacSha256,
+    sealer: Option<crate::seal::Sealer>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -52,7 +56,30 @@ impl Signer {
     pub fn new(key: &str) -> Signer {
         Signer {
             keyed: HmacSha256::new_from_slice(key.as_bytes()).expect("HMAC accepts any key"),
+            sealer: None,
         }
+    }
+
+    /// A signer for `key` that also encrypts ([`crate::seal`]).
+    pub fn encrypting(key: &str) -> Signer {
+        Signer {
+            sealer: Some(crate::seal::Sealer::new(key)),
+            ..Signer::new(key)
+        }
+    }
+
+    /// The signer a connection file asks for: its key, and encryption when its
+    /// `encryption` field names the scheme.
+    pub fn for_connection(info: &crate::ConnectionInfo) -> Signer {
+        match info.encryption.as_deref() {
+            Some(crate::seal::SCHEME) => Signer::encrypting(&info.key),
+            _ => Signer::new(&info.key),
+        }
+    }
+
+    /// The sealer, when messages are encrypted.
+    pub fn sealer(&self) -> Option<&crate::seal::Sealer> {
+        self.sealer.as_ref()
     }
 
     fn mac(&self, parts: &[&[u8]], buffer_lens: &[usize]) -> HmacSha256 {

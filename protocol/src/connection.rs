@@ -77,6 +77,9 @@ pub struct ConnectionInfo {
     /// `user@host` to tunnel through, when the controller is only reachable over SSH.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh: Option<String>,
+    /// Transport encryption of every message ([`crate::seal::SCHEME`]), or none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<String>,
 }
 
 impl ConnectionInfo {
@@ -112,6 +115,7 @@ mod tests {
             max_message_bytes: 1,
             controller_pid: 1,
             ssh: None,
+            encryption: None,
         };
         assert_eq!(info.url(5000), "tcp://10.0.0.5:5000");
         info.location = "::1".into();

@@ -13,6 +13,7 @@ pub mod gate;
 pub mod host;
 pub mod ids;
 pub mod messages;
+pub mod seal;
 pub mod shared;
 pub mod text;
 pub mod value;

@@ -12,6 +12,7 @@
 
 use crate::auth::{AuthError, ReplayGuard, Signer};
 use crate::ids::{MsgId, Session};
+use crate::seal::Sealer;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -275,9 +276,17 @@ impl Decoder {
             &lens,
         )?;
         if let Err(e) = self.replay.check(&digest) {
-            self.replayed = serde_json::from_slice(&raw.header).ok();
+            self.replayed = match self.signer.sealer() {
+                Some(s) => s.open_header(&raw.header).ok().map(|(_, h)| h),
+                None => Some(raw.header.to_vec()),
+            }
+            .and_then(|h| serde_json::from_slice(&h).ok());
             return Err(e.into());
         }
+        let (raw, buffers) = match self.signer.sealer() {
+            Some(s) => open_all(s, raw, buffers)?,
+            None => (raw, buffers),
+        };
         let header: Header = serde_json::from_slice(&raw.header)
             .map_err(|e| WireError::Header(crate::text::log_safe(&e.to_string()).into_owned()))?;
         let parent = if raw
@@ -310,6 +319,36 @@ impl Decoder {
         let content: Json = serde_json::from_slice(frames.get(delim + 5)?).ok()?;
         Some(content.get("reason")?.as_str()?.to_string())
     }
+}
+
+/// The frames of a sealed message, opened (see [`crate::seal`]).
+fn open_all(
+    sealer: &Sealer,
+    raw: RawParts,
+    buffers: Vec<zmq::Message>,
+) -> Result<(RawParts, Vec<zmq::Message>), WireError> {
+    let undecryptable = |_| WireError::Auth(AuthError::Undecryptable);
+    let (base, header) = sealer.open_header(&raw.header).map_err(undecryptable)?;
+    let open = |i: u64, m: &zmq::Message| {
+        sealer
+            .open(&base, i, m)
+            .map(zmq::Message::from)
+            .map_err(undecryptable)
+    };
+    let opened = RawParts {
+        signature: raw.signature,
+        header: zmq::Message::from(header),
+        parent: open(1, &raw.parent)?,
+        metadata: open(2, &raw.metadata)?,
+        content: open(3, &raw.content)?,
+        buffers: Vec::new(),
+    };
+    let buffers = buffers
+        .iter()
+        .enumerate()
+        .map(|(j, b)| open(4 + j as u64, b))
+        .collect::<Result<_, _>>()?;
+    Ok((opened, buffers))
 }
 
 /// Message type of the unsigned notice a controller sends back to a peer whose signature
@@ -395,23 +434,68 @@ impl Encoder {
             Some(p) => serde_json::to_vec(p).expect("headers always serialize"),
             None => b"{}".to_vec(),
         };
+        let buffers = buffers.into_iter().map(bytes_frame).collect();
+        Outgoing {
+            msg_id: header.msg_id,
+            frames: self.frames(
+                idents,
+                [header_bytes, parent_bytes, metadata, content].map(zmq::Message::from),
+                buffers,
+            ),
+        }
+    }
+
+    /// Seals (when encrypting) and signs the five parts of a message behind `idents`.
+    fn frames(
+        &self,
+        idents: Vec<zmq::Message>,
+        parts: [zmq::Message; 4],
+        buffers: Vec<zmq::Message>,
+    ) -> Vec<zmq::Message> {
+        let (parts, buffers) = match self.signer.sealer() {
+            None => (parts, buffers),
+            Some(s) => {
+                let base = Sealer::nonce();
+                let [h, p, m, c] = parts;
+                let seal = |i: u64, f: &zmq::Message| zmq::Message::from(s.seal(&base, i, b"", f));
+                let sealed = [
+                    zmq::Message::from(s.seal(&base, 0, &base, &h)),
+                    seal(1, &p),
+                    seal(2, &m),
+                    seal(3, &c),
+                ];
+                let buffers = buffers
+                    .iter()
+                    .enumerate()
+                    .map(|(j, b)| seal(4 + j as u64, b))
+                    .collect();
+                (sealed, buffers)
+            }
+        };
         let lens: Vec<usize> = buffers.iter().map(|b| b.len()).collect();
-        let signature = self
-            .signer
-            .sign(&[&header_bytes, &parent_bytes, &metadata, &content], &lens);
+        let [h, p, m, c] = &parts;
+        let signature = self.signer.sign(&[h, p, m, c], &lens);
         let mut frames = idents;
         frames.reserve(6 + buffers.len());
         frames.push(zmq::Message::from(DELIMITER));
         frames.push(zmq::Message::from(signature.as_bytes()));
-        frames.push(zmq::Message::from(header_bytes));
-        frames.push(zmq::Message::from(parent_bytes));
-        frames.push(zmq::Message::from(metadata));
-        frames.push(zmq::Message::from(content));
-        frames.extend(buffers.into_iter().map(bytes_frame));
-        Outgoing {
-            msg_id: header.msg_id,
-            frames,
+        frames.extend(parts);
+        frames.extend(buffers);
+        frames
+    }
+
+    /// A received message, to send on behind `idents`: unchanged when messages are not
+    /// encrypted; sealed again (a new nonce) and signed again when they are, since the
+    /// decoder opened it.
+    pub fn forward(&self, raw: RawParts, idents: Vec<zmq::Message>) -> Vec<zmq::Message> {
+        if self.signer.sealer().is_none() {
+            return raw.into_frames(idents);
         }
+        self.frames(
+            idents,
+            [raw.header, raw.parent, raw.metadata, raw.content],
+            raw.buffers,
+        )
     }
 }
 
@@ -488,6 +572,64 @@ mod tests {
             Encoder::new(Signer::new(&key), Arc::new(Session::new())),
             Decoder::new(Signer::new(&key), DEFAULT_MAX_MESSAGE_BYTES),
         )
+    }
+
+    #[test]
+    fn encrypted_messages_round_trip_forward_resealed_and_refuse_clear_text() {
+        let key = generate_key();
+        let enc = Encoder::new(Signer::encrypting(&key), Arc::new(Session::new()));
+        let mut hop = Decoder::new(Signer::encrypting(&key), DEFAULT_MAX_MESSAGE_BYTES);
+        let out = enc.tagged(
+            vec![zmq::Message::from(&b"peer"[..])],
+            None,
+            &serde_json::json!({"k": 1}),
+            &Demo::Hello {
+                name: "secret-name".into(),
+            },
+            vec![Bytes::from_static(b"secret-buffer")],
+        );
+        let on_wire: Vec<u8> = out.frames.iter().flat_map(|f| f.to_vec()).collect();
+        for clear in [&b"secret"[..], b"msg_type", b"hello"] {
+            assert!(!on_wire.windows(clear.len()).any(|w| w == clear));
+        }
+        let got = hop.decode(out.frames).unwrap();
+        assert_eq!(got.msg_type(), "hello");
+        // The controller forwards it: sealed again under a new nonce, signed again.
+        let relay = Encoder::new(Signer::encrypting(&key), Arc::new(Session::new()));
+        let forwarded = relay.forward(got.raw, vec![]);
+        let mut end = Decoder::new(Signer::encrypting(&key), DEFAULT_MAX_MESSAGE_BYTES);
+        let mut got = end.decode(forwarded).unwrap();
+        assert_eq!(
+            got.tagged::<Demo>().unwrap(),
+            Demo::Hello {
+                name: "secret-name".into()
+            }
+        );
+        assert_eq!(&got.take_buffers()[0][..], b"secret-buffer");
+        // A message in clear, signed with the right key, is refused by an encrypting peer.
+        let clear = Encoder::new(Signer::new(&key), Arc::new(Session::new()));
+        let out = clear.tagged(vec![], None, &serde_json::json!({}), &Demo::Bye {}, vec![]);
+        assert!(matches!(
+            end.decode(out.frames),
+            Err(WireError::Auth(AuthError::Undecryptable))
+        ));
+        // A sealed buffer altered in transit fails to open (the HMAC covers only its length).
+        let out = enc.tagged(
+            vec![],
+            None,
+            &serde_json::json!({}),
+            &Demo::Bye {},
+            vec![Bytes::from_static(b"abc")],
+        );
+        let mut frames = out.frames;
+        let last = frames.len() - 1;
+        let mut altered = frames[last].to_vec();
+        altered[0] ^= 1;
+        frames[last] = zmq::Message::from(altered);
+        assert!(matches!(
+            end.decode(frames),
+            Err(WireError::Auth(AuthError::Undecryptable))
+        ));
     }
 
     #[derive(Serialize, Deserialize, Debug, PartialEq)]

@@ -101,7 +101,7 @@ impl Conn {
     pub fn open(info: ConnectionInfo) -> Result<Conn, ClusterError> {
         let ctx = zmq::Context::new();
         let session = Arc::new(Session::new());
-        let signer = Signer::new(&info.key);
+        let signer = Signer::for_connection(&info);
         let encoder = Encoder::new(signer.clone(), session.clone());
         let decoder = Decoder::new(signer, info.max_message_bytes);
         let url = info.url(info.port);

@@ -151,7 +151,7 @@ impl Engine {
         // context, and so one set of ZeroMQ I/O threads.
         let ctx = opts.context.clone().unwrap_or_default();
         let session = Arc::new(Session::new());
-        let signer = Signer::new(&info.key);
+        let signer = Signer::for_connection(info);
         let encoder = Encoder::new(signer.clone(), session.clone());
         let mut decoder = Decoder::new(signer.clone(), info.max_message_bytes);
         let url = info.url(info.port);

@@ -100,7 +100,7 @@ fn controller_heard(info: &ConnectionInfo, stop: &AtomicBool, within: Duration) 
         sub.set_subscribe(PING_TOPIC)?;
         protocol::gate::present(&sub, &info.key)?;
         sub.connect(&info.url(info.hb_ping))?;
-        let mut decoder = Decoder::new(Signer::new(&info.key), info.max_message_bytes);
+        let mut decoder = Decoder::new(Signer::for_connection(info), info.max_message_bytes);
         let deadline = Instant::now() + within;
         while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
             match sub.poll(zmq::POLLIN, 100) {
