@@ -4,13 +4,18 @@
 //! message is refused before any decryption.
 //!
 //! ```text
-//! header'   = nonce (24 random bytes) || seal(header, nonce)
-//! frame i'  = seal(frame i, nonce ^ i)      i = 1 parent, 2 metadata, 3 content, 4.. buffers
+//! header'          = nonce (24 random bytes) || seal(lengths || header || parent
+//!                                                    || metadata || content, nonce)
+//! parent', metadata', content' = empty
+//! buffer j'        = seal(buffer j, nonce ^ (1 + j))
 //! ```
 //!
-//! One random nonce per message (192 bits: no collision to fear), and the frame's index
-//! folded into it, so a frame moved within a message or to another one fails to open. The
-//! Poly1305 tags also authenticate the buffers' bytes, which the HMAC alone does not cover.
+//! The four JSON parts travel as one sealed blob (`lengths` are three u32, little-endian,
+//! of the first three): one AEAD operation for a small message instead of four, which
+//! halved the cost of encryption on the task path. One random nonce per message (192
+//! bits: no collision to fear), with the buffer's index folded in, so a frame moved within
+//! a message or to another one fails to open. The Poly1305 tags also authenticate the
+//! buffers' bytes, which the HMAC alone does not cover.
 //!
 //! Encryption is per hop: the controller opens what it receives and seals again what it
 //! forwards (see [`crate::wire::Encoder::forward`]), as a CurveZMQ connection would.
@@ -129,6 +134,36 @@ impl Sealer {
     }
 }
 
+/// The four JSON parts of a message as one blob: three u32 lengths, then the parts.
+pub fn join(parts: &[zmq::Message; 4]) -> Vec<u8> {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    let mut blob = Vec::with_capacity(12 + total);
+    for p in &parts[..3] {
+        blob.extend_from_slice(&(p.len() as u32).to_le_bytes());
+    }
+    for p in parts {
+        blob.extend_from_slice(p);
+    }
+    blob
+}
+
+/// The four parts of a blob made by [`join`].
+pub fn split(blob: &[u8]) -> Result<[&[u8]; 4], Unopened> {
+    let len = |i: usize| -> Result<usize, Unopened> {
+        let b = blob.get(4 * i..4 * i + 4).ok_or(Unopened)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let (a, b, c) = (len(0)?, len(1)?, len(2)?);
+    let rest = &blob[12..];
+    if a.saturating_add(b).saturating_add(c) > rest.len() {
+        return Err(Unopened);
+    }
+    let (h, rest) = rest.split_at(a);
+    let (p, rest) = rest.split_at(b);
+    let (m, content) = rest.split_at(c);
+    Ok([h, p, m, content])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +192,19 @@ mod tests {
         assert_eq!(s.open(&base, 3, &flipped), Err(Unopened));
         assert_eq!(s.open(&base, 3, b"short"), Err(Unopened));
         assert_eq!(s.open_header(b"short"), Err(Unopened));
+    }
+
+    #[test]
+    fn the_four_parts_join_and_split_back_and_bad_lengths_are_refused() {
+        let parts = [&b"{\"h\":1}"[..], b"{}", b"", b"[1,2]"].map(zmq::Message::from);
+        let blob = join(&parts);
+        let got = split(&blob).unwrap();
+        for (g, p) in got.iter().zip(&parts) {
+            assert_eq!(*g, &p[..]);
+        }
+        assert_eq!(split(&blob[..11]), Err(Unopened));
+        let mut bad = blob.clone();
+        bad[0] = 200;
+        assert_eq!(split(&bad), Err(Unopened));
     }
 }

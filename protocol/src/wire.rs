@@ -277,7 +277,10 @@ impl Decoder {
         )?;
         if let Err(e) = self.replay.check(&digest) {
             self.replayed = match self.signer.sealer() {
-                Some(s) => s.open_header(&raw.header).ok().map(|(_, h)| h),
+                Some(s) => s
+                    .open_header(&raw.header)
+                    .ok()
+                    .and_then(|(_, blob)| crate::seal::split(&blob).ok().map(|[h, ..]| h.to_vec())),
                 None => Some(raw.header.to_vec()),
             }
             .and_then(|h| serde_json::from_slice(&h).ok());
@@ -328,25 +331,28 @@ fn open_all(
     buffers: Vec<zmq::Message>,
 ) -> Result<(RawParts, Vec<zmq::Message>), WireError> {
     let undecryptable = |_| WireError::Auth(AuthError::Undecryptable);
-    let (base, header) = sealer.open_header(&raw.header).map_err(undecryptable)?;
-    let open = |i: u64, m: &zmq::Message| {
-        sealer
-            .open(&base, i, m)
-            .map(zmq::Message::from)
-            .map_err(undecryptable)
-    };
+    if !(raw.parent.is_empty() && raw.metadata.is_empty() && raw.content.is_empty()) {
+        return Err(WireError::Auth(AuthError::Undecryptable));
+    }
+    let (base, blob) = sealer.open_header(&raw.header).map_err(undecryptable)?;
+    let [header, parent, metadata, content] = crate::seal::split(&blob).map_err(undecryptable)?;
     let opened = RawParts {
         signature: raw.signature,
         header: zmq::Message::from(header),
-        parent: open(1, &raw.parent)?,
-        metadata: open(2, &raw.metadata)?,
-        content: open(3, &raw.content)?,
+        parent: zmq::Message::from(parent),
+        metadata: zmq::Message::from(metadata),
+        content: zmq::Message::from(content),
         buffers: Vec::new(),
     };
     let buffers = buffers
         .iter()
         .enumerate()
-        .map(|(j, b)| open(4 + j as u64, b))
+        .map(|(j, b)| {
+            sealer
+                .open(&base, 1 + j as u64, b)
+                .map(zmq::Message::from)
+                .map_err(undecryptable)
+        })
         .collect::<Result<_, _>>()?;
     Ok((opened, buffers))
 }
@@ -456,18 +462,17 @@ impl Encoder {
             None => (parts, buffers),
             Some(s) => {
                 let base = Sealer::nonce();
-                let [h, p, m, c] = parts;
-                let seal = |i: u64, f: &zmq::Message| zmq::Message::from(s.seal(&base, i, b"", f));
+                let blob = crate::seal::join(&parts);
                 let sealed = [
-                    zmq::Message::from(s.seal(&base, 0, &base, &h)),
-                    seal(1, &p),
-                    seal(2, &m),
-                    seal(3, &c),
+                    zmq::Message::from(s.seal(&base, 0, &base, &blob)),
+                    zmq::Message::new(),
+                    zmq::Message::new(),
+                    zmq::Message::new(),
                 ];
                 let buffers = buffers
                     .iter()
                     .enumerate()
-                    .map(|(j, b)| seal(4 + j as u64, b))
+                    .map(|(j, b)| zmq::Message::from(s.seal(&base, 1 + j as u64, b"", b)))
                     .collect();
                 (sealed, buffers)
             }
