@@ -41,20 +41,7 @@ fn round_trip(net: &mut Net, encrypt: &[&str], payload: &str) -> (Vec<u8>, Strin
     let env = TestEnv::new();
     let pcap = env.root().join("wire.pcap");
     let mut dump = capture(net, &pcap);
-    let mut args = vec!["controller", "--ip", &net.addr_a];
-    args.extend_from_slice(encrypt);
-    let mut controller = net
-        .cluster(&net.a, &env, &args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("controller");
-    let mut line = String::new();
-    BufReader::new(controller.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("controller ready"), "{line:?}");
-    net.children.push(controller);
+    net.start_controller(&env, encrypt);
     // The engine on the other host, from a copy of the engine file.
     let other_host = env.root().join("host-b");
     std::fs::create_dir_all(&other_host).unwrap();

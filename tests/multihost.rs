@@ -11,7 +11,6 @@ mod netns;
 
 use common::{poll, signal, TestEnv, DEADLINE};
 use netns::Net;
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
 #[test]
@@ -21,30 +20,7 @@ fn engines_on_a_second_host_join_share_work_and_are_noticed_when_killed() {
     };
     let env = TestEnv::new();
     // The controller, on host A's veth address.
-    let mut controller = net
-        .cluster(
-            &net.a,
-            &env,
-            &[
-                "controller",
-                "--ip",
-                &net.addr_a,
-                "--hb-period",
-                "100",
-                "--hb-misses",
-                "10",
-            ],
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("controller");
-    let mut line = String::new();
-    BufReader::new(controller.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("controller ready"), "{line:?}");
-    net.children.push(controller);
+    net.start_controller(&env, &["--hb-period", "100", "--hb-misses", "10"]);
     let engine_file = env.engine_file("default");
     let info: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&engine_file).unwrap()).unwrap();

@@ -149,7 +149,7 @@ pub fn start(profile: &str, s: &StartSettings) -> Result<Running> {
     let started = Instant::now();
     let n = s.n.unwrap_or_else(crate::cores);
     s.controller.config()?; // validate before starting anything
-    if let Some(warning) = crate::parts::public_warning(&s.controller.ip) {
+    if let Some(warning) = crate::parts::public_warning(&s.controller) {
         crate::tell!("warning: {warning}");
     }
     let p = Profile::ensure(profile)?;

@@ -34,20 +34,23 @@ pub fn ensure_not_running(p: &Profile) -> Result<()> {
     Ok(())
 }
 
-/// The warning for a controller that listens beyond this host, if `ip` makes it do so.
-pub fn public_warning(ip: &str) -> Option<String> {
-    let loopback = ip == "localhost"
-        || ip
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|a| a.is_loopback());
-    (!loopback).then(|| {
+/// The warning for a controller that listens beyond this host, if its settings make it do
+/// so; it says whether messages are encrypted.
+pub fn public_warning(s: &ControllerSettings) -> Option<String> {
+    let ip = s.ip.as_str();
+    (!controller::server::is_loopback(ip)).then(|| {
         let what = if ip == "*" || ip == "0.0.0.0" || ip == "::" {
             "all interfaces".to_string()
         } else {
             ip.to_string()
         };
+        let traffic = if s.encrypt == "off" {
+            "traffic is signed, not encrypted (--encrypt off); across an untrusted network keep the default 127.0.0.1 and use `--ssh user@host` on the engines and the REPL, or drop --encrypt off"
+        } else {
+            "every message is encrypted (--encrypt); keep the connection files as private as a password"
+        };
         format!(
-            "listening on {what}: any host that can reach these ports and holds the key can run code here, and traffic is signed, not encrypted; across an untrusted network keep the default 127.0.0.1 and use `--ssh user@host` on the engines and the REPL"
+            "listening on {what}: any host that can reach these ports and holds the key can run code here; {traffic}"
         )
     })
 }
@@ -114,7 +117,7 @@ pub fn controller(profile: &str, s: &ControllerSettings) -> Result<ExitStatus> {
     let cfg = s.config()?;
     let p = Profile::ensure(profile)?;
     ensure_not_running(&p)?;
-    if let Some(warning) = public_warning(&s.ip) {
+    if let Some(warning) = public_warning(s) {
         tracing::warn!("{warning}");
     }
     // Held for the life of this process (the kernel drops it when we exit, however we

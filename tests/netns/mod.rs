@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use crate::common::{TestEnv, BIN};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 pub fn ip(args: &[&str]) -> bool {
@@ -90,6 +91,25 @@ impl Net {
             .env_remove("CLUSTER_PROFILE")
             .stdin(Stdio::null());
         cmd
+    }
+
+    /// `cluster controller --ip ADDR_A EXTRA...` in namespace `a`, once it says it is
+    /// ready; killed with the other children on drop.
+    pub fn start_controller(&mut self, env: &TestEnv, extra: &[&str]) {
+        let mut args = vec!["controller", "--ip", &self.addr_a];
+        args.extend_from_slice(extra);
+        let mut controller = self
+            .cluster(&self.a, env, &args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("controller");
+        let mut line = String::new();
+        BufReader::new(controller.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("controller ready"), "{line:?}");
+        self.children.push(controller);
     }
 
     pub fn run(&self, ns: &str, env: &TestEnv, args: &[&str]) -> (bool, String, String) {
