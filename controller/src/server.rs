@@ -279,7 +279,8 @@ impl Controller {
             events: None,
             ..client_info.clone()
         };
-        let signer = Signer::for_connection(&client_info);
+        // A relay: buffers pass through sealed by their senders (`protocol::seal`).
+        let signer = Signer::for_connection(&client_info).relaying();
         let scheduler = Scheduler::new(cfg.scheme);
         info!(
             client = client_port,

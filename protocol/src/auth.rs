@@ -43,6 +43,8 @@ pub fn generate_key() -> String {
 pub struct Signer {
     keyed: HmacSha256,
     sealer: Option<crate::seal::Sealer>,
+    /// Passes sealed buffers on without opening them (the controller).
+    relay: bool,
 }
 
 impl std::fmt::Debug for Signer {
@@ -57,7 +59,22 @@ impl Signer {
         Signer {
             keyed: HmacSha256::new_from_slice(key.as_bytes()).expect("HMAC accepts any key"),
             sealer: None,
+            relay: false,
         }
+    }
+
+    /// The same signer for a relay: it forwards buffers sealed as they came and never
+    /// seals any itself (every buffer it sends is one it received).
+    pub fn relaying(self) -> Signer {
+        Signer {
+            relay: true,
+            ..self
+        }
+    }
+
+    /// Whether this is a relay's signer ([`Signer::relaying`]).
+    pub fn relays(&self) -> bool {
+        self.relay
     }
 
     /// A signer for `key` that also encrypts ([`crate::seal`]).

@@ -4,21 +4,23 @@
 //! message is refused before any decryption.
 //!
 //! ```text
-//! header'          = nonce (24 random bytes) || seal(lengths || header || parent
-//!                                                    || metadata || content, nonce)
+//! header'   = nonce (24 random bytes) || seal(lengths || header || parent
+//!                                             || metadata || content, nonce, index 0)
 //! parent', metadata', content' = empty
-//! buffer j'        = seal(buffer j, nonce ^ (1 + j))
+//! buffer'   = its own nonce || seal(buffer, that nonce, index 1)
+//! signature = HMAC(header', the three empty frames, buffer lengths, each buffer's tag)
 //! ```
 //!
 //! The four JSON parts travel as one sealed blob (`lengths` are three u32, little-endian,
 //! of the first three): one AEAD operation for a small message instead of four, which
-//! halved the cost of encryption on the task path. One random nonce per message (192
-//! bits: no collision to fear), with the buffer's index folded in, so a frame moved within
-//! a message or to another one fails to open. The Poly1305 tags also authenticate the
-//! buffers' bytes, which the HMAC alone does not cover.
+//! halved the cost of encryption on the task path. Nonces are 192 random bits: no collision
+//! to fear. The Poly1305 tags authenticate the buffers' bytes, which the HMAC alone covers
+//! only by length, and signing the tags binds each buffer to its message.
 //!
-//! Encryption is per hop: the controller opens what it receives and seals again what it
-//! forwards (see [`crate::wire::Encoder::forward`]), as a CurveZMQ connection would.
+//! The JSON parts are encrypted per hop: the controller opens them and seals them again
+//! when it forwards a message ([`crate::wire::Encoder::forward`]). Buffers are encrypted
+//! end to end: the controller (a relay, [`crate::auth::Signer::relaying`]) never opens
+//! them, so a 100 MB push costs its loop no cryptography at all.
 
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{Key, Tag, XChaCha20Poly1305, XNonce};
@@ -31,6 +33,8 @@ pub const NONCE_BYTES: usize = 24;
 pub const TAG_BYTES: usize = 16;
 /// The scheme's name, as the connection file's `encryption` field gives it.
 pub const SCHEME: &str = "xchacha20poly1305";
+/// The index a buffer is sealed at (a header is sealed at 0).
+const BUFFER_INDEX: u64 = 1;
 /// What the encryption key is derived with, so that it is never the signing key itself.
 const PURPOSE: &[u8] = b"cluster encryption v1";
 
@@ -122,8 +126,23 @@ impl Sealer {
         Ok(plain)
     }
 
+    /// A buffer sealed on its own: a fresh nonce, then the sealed bytes (index 1, so that
+    /// it can never pass for a header). Self-contained, so that a relay can pass it on in
+    /// another message (a shared-queue item) without opening it.
+    pub fn seal_buffer(&self, plain: &[u8]) -> Vec<u8> {
+        let n = Sealer::nonce();
+        self.seal(&n, BUFFER_INDEX, &n, plain)
+    }
+
+    /// Opens a buffer sealed by [`Sealer::seal_buffer`].
+    pub fn open_buffer(&self, sealed: &[u8]) -> Result<Vec<u8>, Unopened> {
+        let n = sealed.get(..NONCE_BYTES).ok_or(Unopened)?;
+        let n: [u8; NONCE_BYTES] = n.try_into().map_err(|_| Unopened)?;
+        self.open(&n, BUFFER_INDEX, &sealed[NONCE_BYTES..])
+    }
+
     /// Splits a sealed header into its nonce and opens it (frame 0).
-    pub fn open_header(&self, sealed: &[u8]) -> Result<([u8; NONCE_BYTES], Vec<u8>), Unopened> {
+    pub fn open_prefixed(&self, sealed: &[u8]) -> Result<([u8; NONCE_BYTES], Vec<u8>), Unopened> {
         if sealed.len() < NONCE_BYTES + TAG_BYTES {
             return Err(Unopened);
         }
@@ -132,6 +151,11 @@ impl Sealer {
         let plain = self.open(&base, 0, &sealed[NONCE_BYTES..])?;
         Ok((base, plain))
     }
+}
+
+/// The Poly1305 tag of a sealed frame (its last bytes), which the signature covers.
+pub fn tag_of(sealed: &[u8]) -> &[u8] {
+    &sealed[sealed.len().saturating_sub(TAG_BYTES)..]
 }
 
 /// The four JSON parts of a message as one blob: three u32 lengths, then the parts.
@@ -176,7 +200,7 @@ mod tests {
         let header = s.seal(&base, 0, &base, b"{\"msg_type\":\"x\"}");
         assert_eq!(header.len(), NONCE_BYTES + 16 + TAG_BYTES);
         assert!(!header.windows(8).any(|w| w == b"msg_type"));
-        let (got_base, plain) = s.open_header(&header).unwrap();
+        let (got_base, plain) = s.open_prefixed(&header).unwrap();
         assert_eq!((got_base, &plain[..]), (base, &b"{\"msg_type\":\"x\"}"[..]));
 
         let content = s.seal(&base, 3, b"", b"secret payload");
@@ -191,7 +215,7 @@ mod tests {
         flipped[2] ^= 1;
         assert_eq!(s.open(&base, 3, &flipped), Err(Unopened));
         assert_eq!(s.open(&base, 3, b"short"), Err(Unopened));
-        assert_eq!(s.open_header(b"short"), Err(Unopened));
+        assert_eq!(s.open_prefixed(b"short"), Err(Unopened));
     }
 
     #[test]

@@ -270,15 +270,15 @@ impl Decoder {
         };
         let buffers: Vec<zmq::Message> = it.collect();
         let lens: Vec<usize> = buffers.iter().map(|b| b.len()).collect();
-        let digest = self.signer.verify(
-            &raw.signature,
-            &[&raw.header, &raw.parent, &raw.metadata, &raw.content],
-            &lens,
-        )?;
+        let mut signed: Vec<&[u8]> = vec![&raw.header, &raw.parent, &raw.metadata, &raw.content];
+        if self.signer.sealer().is_some() {
+            signed.extend(buffers.iter().map(|b| crate::seal::tag_of(b)));
+        }
+        let digest = self.signer.verify(&raw.signature, &signed, &lens)?;
         if let Err(e) = self.replay.check(&digest) {
             self.replayed = match self.signer.sealer() {
                 Some(s) => s
-                    .open_header(&raw.header)
+                    .open_prefixed(&raw.header)
                     .ok()
                     .and_then(|(_, blob)| crate::seal::split(&blob).ok().map(|[h, ..]| h.to_vec())),
                 None => Some(raw.header.to_vec()),
@@ -287,7 +287,7 @@ impl Decoder {
             return Err(e.into());
         }
         let (raw, buffers) = match self.signer.sealer() {
-            Some(s) => open_all(s, raw, buffers)?,
+            Some(s) => open_all(s, raw, buffers, !self.signer.relays())?,
             None => (raw, buffers),
         };
         let header: Header = serde_json::from_slice(&raw.header)
@@ -324,17 +324,19 @@ impl Decoder {
     }
 }
 
-/// The frames of a sealed message, opened (see [`crate::seal`]).
+/// The frames of a sealed message, opened (see [`crate::seal`]); the buffers only when
+/// `open_buffers` (a relay forwards them sealed).
 fn open_all(
     sealer: &Sealer,
     raw: RawParts,
     buffers: Vec<zmq::Message>,
+    open_buffers: bool,
 ) -> Result<(RawParts, Vec<zmq::Message>), WireError> {
     let undecryptable = |_| WireError::Auth(AuthError::Undecryptable);
     if !(raw.parent.is_empty() && raw.metadata.is_empty() && raw.content.is_empty()) {
         return Err(WireError::Auth(AuthError::Undecryptable));
     }
-    let (base, blob) = sealer.open_header(&raw.header).map_err(undecryptable)?;
+    let (_, blob) = sealer.open_prefixed(&raw.header).map_err(undecryptable)?;
     let [header, parent, metadata, content] = crate::seal::split(&blob).map_err(undecryptable)?;
     let opened = RawParts {
         signature: raw.signature,
@@ -344,12 +346,14 @@ fn open_all(
         content: zmq::Message::from(content),
         buffers: Vec::new(),
     };
+    if !open_buffers {
+        return Ok((opened, buffers));
+    }
     let buffers = buffers
         .iter()
-        .enumerate()
-        .map(|(j, b)| {
+        .map(|b| {
             sealer
-                .open(&base, 1 + j as u64, b)
+                .open_buffer(b)
                 .map(zmq::Message::from)
                 .map_err(undecryptable)
         })
@@ -469,17 +473,27 @@ impl Encoder {
                     zmq::Message::new(),
                     zmq::Message::new(),
                 ];
-                let buffers = buffers
-                    .iter()
-                    .enumerate()
-                    .map(|(j, b)| zmq::Message::from(s.seal(&base, 1 + j as u64, b"", b)))
-                    .collect();
+                // A relay's buffers are already sealed, by the peer that made them.
+                let buffers = if self.signer.relays() {
+                    buffers
+                } else {
+                    buffers
+                        .iter()
+                        .map(|b| zmq::Message::from(s.seal_buffer(b)))
+                        .collect()
+                };
                 (sealed, buffers)
             }
         };
         let lens: Vec<usize> = buffers.iter().map(|b| b.len()).collect();
         let [h, p, m, c] = &parts;
-        let signature = self.signer.sign(&[h, p, m, c], &lens);
+        let mut signed: Vec<&[u8]> = vec![h, p, m, c];
+        if self.signer.sealer().is_some() {
+            // Each sealed buffer's Poly1305 tag authenticates its bytes: signing the tags
+            // binds the buffers to this message, without hashing them again.
+            signed.extend(buffers.iter().map(|b| crate::seal::tag_of(b)));
+        }
+        let signature = self.signer.sign(&signed, &lens);
         let mut frames = idents;
         frames.reserve(6 + buffers.len());
         frames.push(zmq::Message::from(DELIMITER));
@@ -490,8 +504,9 @@ impl Encoder {
     }
 
     /// A received message, to send on behind `idents`: unchanged when messages are not
-    /// encrypted; sealed again (a new nonce) and signed again when they are, since the
-    /// decoder opened it.
+    /// encrypted; when they are, its JSON parts (which the decoder opened) sealed again
+    /// under a new nonce and signed again, its buffers passed on as sealed by their
+    /// sender (a relay never opens them).
     pub fn forward(&self, raw: RawParts, idents: Vec<zmq::Message>) -> Vec<zmq::Message> {
         if self.signer.sealer().is_none() {
             return raw.into_frames(idents);
@@ -583,7 +598,11 @@ mod tests {
     fn encrypted_messages_round_trip_forward_resealed_and_refuse_clear_text() {
         let key = generate_key();
         let enc = Encoder::new(Signer::encrypting(&key), Arc::new(Session::new()));
-        let mut hop = Decoder::new(Signer::encrypting(&key), DEFAULT_MAX_MESSAGE_BYTES);
+        // The controller's side: a relay, which opens the JSON parts but not the buffers.
+        let mut hop = Decoder::new(
+            Signer::encrypting(&key).relaying(),
+            DEFAULT_MAX_MESSAGE_BYTES,
+        );
         let out = enc.tagged(
             vec![zmq::Message::from(&b"peer"[..])],
             None,
@@ -599,9 +618,16 @@ mod tests {
         }
         let got = hop.decode(out.frames).unwrap();
         assert_eq!(got.msg_type(), "hello");
-        // The controller forwards it: sealed again under a new nonce, signed again.
-        let relay = Encoder::new(Signer::encrypting(&key), Arc::new(Session::new()));
+        let sealed_buffer = got.raw.buffers[0].to_vec();
+        assert!(!sealed_buffer.windows(6).any(|w| w == b"secret"));
+        // The controller forwards it: JSON parts sealed again under a new nonce, the buffer
+        // as it came, all signed again.
+        let relay = Encoder::new(
+            Signer::encrypting(&key).relaying(),
+            Arc::new(Session::new()),
+        );
         let forwarded = relay.forward(got.raw, vec![]);
+        assert_eq!(forwarded.last().unwrap().to_vec(), sealed_buffer);
         let mut end = Decoder::new(Signer::encrypting(&key), DEFAULT_MAX_MESSAGE_BYTES);
         let mut got = end.decode(forwarded).unwrap();
         assert_eq!(
@@ -618,7 +644,8 @@ mod tests {
             end.decode(out.frames),
             Err(WireError::Auth(AuthError::Undecryptable))
         ));
-        // A sealed buffer altered in transit fails to open (the HMAC covers only its length).
+        // A sealed buffer altered in transit fails to open, and one whose tag is altered
+        // (or swapped for another buffer's) fails the signature.
         let out = enc.tagged(
             vec![],
             None,
@@ -626,14 +653,28 @@ mod tests {
             &Demo::Bye {},
             vec![Bytes::from_static(b"abc")],
         );
-        let mut frames = out.frames;
-        let last = frames.len() - 1;
-        let mut altered = frames[last].to_vec();
-        altered[0] ^= 1;
-        frames[last] = zmq::Message::from(altered);
+        let alter = |at: fn(usize) -> usize| {
+            let mut frames: Vec<zmq::Message> = out
+                .frames
+                .iter()
+                .map(|f| zmq::Message::from(&f[..]))
+                .collect();
+            let last = frames.len() - 1;
+            let mut altered = frames[last].to_vec();
+            let i = at(altered.len());
+            altered[i] ^= 1;
+            frames[last] = zmq::Message::from(altered);
+            frames
+        };
+        // Byte 25: in the ciphertext, past the 24-byte nonce.
+        let got = end.decode(alter(|_| 25));
+        assert!(
+            matches!(got, Err(WireError::Auth(AuthError::Undecryptable))),
+            "{got:?}"
+        );
         assert!(matches!(
-            end.decode(frames),
-            Err(WireError::Auth(AuthError::Undecryptable))
+            end.decode(alter(|len| len - 1)),
+            Err(WireError::Auth(AuthError::BadSignature))
         ));
     }
 
