@@ -16,7 +16,8 @@ fn signed(key: &str, msg_type: &str, n: u64, content: &[u8]) -> Vec<Vec<u8>> {
         "msg_id": format!("injection-{n}"),
         "msg_type": msg_type,
         "session": "injection",
-        "date": "2026-01-01T00:00:00Z",
+        // Current: the controller refuses messages older than its replay window.
+        "date": protocol::wire::now_date(),
         "version": "1.0",
     }))
     .unwrap();

@@ -56,7 +56,8 @@ fn header(msg_type: &str, n: u64) -> Vec<u8> {
         "msg_id": format!("hostile-{n}"),
         "msg_type": msg_type,
         "session": "hostile",
-        "date": "2026-01-01T00:00:00Z",
+        // Current: the controller refuses messages older than its replay window.
+        "date": protocol::wire::now_date(),
         "version": "1.0",
     }))
     .unwrap()

@@ -9,6 +9,7 @@
 
 pub mod comm;
 pub mod events;
+pub mod freshness;
 pub mod gate;
 pub mod rejects;
 pub mod scheduler;

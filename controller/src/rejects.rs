@@ -36,6 +36,7 @@ pub fn reason(e: &WireError) -> &'static str {
         WireError::Malformed(_) => "malformed",
         WireError::Auth(AuthError::Replayed) => "replay",
         WireError::Auth(AuthError::Undecryptable) => "undecryptable",
+        WireError::Auth(AuthError::Stale(_) | AuthError::BeforeStart(_)) => "stale",
         WireError::Auth(_) => "bad signature",
         WireError::Header(_) | WireError::Body { .. } => "malformed",
     }

@@ -21,7 +21,7 @@ use crate::events::{publisher, ChannelSink};
 use crate::rejects::{recv_capped, Capped, Rejects};
 use crate::scheduler::{Scheduler, Scheme};
 use crate::state::{peer_name, Ident, State, StateConfig};
-use protocol::auth::{generate_key, Signer};
+use protocol::auth::{generate_key, AuthError, Signer};
 use protocol::connection::{ConnectionInfo, FileKind, FORMAT_VERSION};
 use protocol::messages::{Heartbeat, Ping, PING_TOPIC};
 use protocol::wire::{auth_error_frames, Decoder, Encoder, WireError};
@@ -388,6 +388,8 @@ fn serve(
     let check_every = HEARTBEAT_CHECK.min(period);
     let mut next_check = Instant::now() + check_every;
     let mut rejects = Rejects::new(Instant::now());
+    // Started now: nothing dated before this run is accepted (the epoch of `--reuse`).
+    let mut fresh = crate::freshness::Freshness::new(std::time::SystemTime::now());
     loop {
         let now = Instant::now();
         if stop.load(Ordering::Relaxed) {
@@ -442,6 +444,7 @@ fn serve(
                     &sockets.hb_pong,
                     "heartbeat",
                     decoder,
+                    &mut fresh,
                     &mut rejects,
                     |msg, ident| state.heartbeat_message(ident, msg, Instant::now(), &mut comm),
                 )?;
@@ -451,6 +454,7 @@ fn serve(
                     &sockets.engine,
                     "engine",
                     decoder,
+                    &mut fresh,
                     &mut rejects,
                     |msg, ident| state.engine_message(ident, msg, Instant::now(), &mut comm),
                 )?;
@@ -460,6 +464,7 @@ fn serve(
                     &sockets.client,
                     "client",
                     decoder,
+                    &mut fresh,
                     &mut rejects,
                     |msg, ident| state.client_message(ident, msg, Instant::now(), &mut comm),
                 )?;
@@ -498,14 +503,15 @@ fn serve(
     }
 }
 
-/// Receives at most one message from `socket` without blocking and hands it, decoded, to
-/// `handle` with the sender's routing identity. Rejected messages are logged (rate-limited,
+/// Receives at most one message from `socket` without blocking and hands it, decoded and
+/// found new ([`crate::freshness`]), to `handle` with the sender's routing identity. Rejected messages are logged (rate-limited,
 /// see [`crate::rejects`]), and a peer whose signature failed is told so (at most once per
 /// interval). Returns whether a message was read.
 fn drain_one(
     socket: &zmq::Socket,
-    name: &str,
+    name: &'static str,
     decoder: &mut Decoder,
+    fresh: &mut crate::freshness::Freshness,
     rejects: &mut Rejects,
     mut handle: impl FnMut(protocol::Received, Ident),
 ) -> Result<bool, ControllerError> {
@@ -527,21 +533,37 @@ fn drain_one(
         Err(e) => return Err(e.into()),
     };
     let ident: Ident = frames.first().map(|f| f.to_vec()).unwrap_or_default();
-    match decoder.decode(frames) {
+    let decoded = decoder.decode(frames).and_then(|msg| {
+        fresh.check(name, &msg.header, std::time::SystemTime::now())?;
+        Ok(msg)
+    });
+    match decoded {
         Ok(msg) => handle(msg, ident),
         Err(e) => {
             let now = Instant::now();
             if rejects.note(crate::rejects::reason(&e), now) {
                 warn!(socket = name, peer = %peer_name(&ident), "rejected message: {e}");
             }
-            if let WireError::Auth(_) = e {
-                if rejects.may_notify(&ident, now) {
-                    let notice = auth_error_frames(
-                        vec![zmq::Message::from(&ident[..])],
-                        &format!("the controller rejected the message: {e}; check that your connection file matches the running controller's"),
-                    );
-                    let _ = socket.send_multipart(notice, zmq::DONTWAIT);
-                }
+            // A notice makes the peer give up: only for what it cannot get past by itself (a
+            // wrong key, or its clock), never for a replay or a message from before this
+            // controller started (which a client queued while it was away, and which says
+            // nothing about its next ones).
+            if matches!(
+                e,
+                WireError::Auth(
+                    AuthError::Unsigned
+                        | AuthError::Malformed
+                        | AuthError::BadSignature
+                        | AuthError::Undecryptable
+                        | AuthError::Stale(_)
+                )
+            ) && rejects.may_notify(&ident, now)
+            {
+                let notice = auth_error_frames(
+                    vec![zmq::Message::from(&ident[..])],
+                    &format!("the controller rejected the message: {e}; check that your connection file matches the running controller's"),
+                );
+                let _ = socket.send_multipart(notice, zmq::DONTWAIT);
             }
         }
     }

@@ -26,6 +26,13 @@ pub enum AuthError {
     BadSignature,
     #[error("message was already seen (replayed)")]
     Replayed,
+    /// Refused by its date or id (see the controller's `freshness`).
+    #[error("message is not new: {0}")]
+    Stale(String),
+    /// Dated before the receiving controller started: a replay of an earlier run's traffic,
+    /// or a message a client queued while the controller was away.
+    #[error("message is from before this controller started: {0}")]
+    BeforeStart(String),
     #[error("message failed to decrypt (encryption is on: is the peer's connection file this cluster's current one?)")]
     Undecryptable,
 }

@@ -26,6 +26,11 @@ pub const PROTOCOL_VERSION: &str = "1.0";
 /// Default limit on the total size of one message (256 MiB).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 << 20;
 
+/// The current time as a header's `date` (RFC 3339, microseconds, UTC).
+pub fn now_date() -> String {
+    humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
+}
+
 /// Every message's header; replies carry the request's header as their parent.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Header {
@@ -393,7 +398,7 @@ impl Encoder {
             msg_id: self.session.next_msg_id(),
             msg_type: msg_type.to_string(),
             session: self.session.id().to_string(),
-            date: humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+            date: now_date(),
             version: PROTOCOL_VERSION.to_string(),
         }
     }
@@ -525,7 +530,7 @@ pub fn auth_error_frames(idents: Vec<zmq::Message>, reason: &str) -> Vec<zmq::Me
         msg_id: MsgId(String::new()),
         msg_type: AUTH_ERROR.to_string(),
         session: String::new(),
-        date: humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+        date: now_date(),
         version: PROTOCOL_VERSION.to_string(),
     };
     let mut frames = idents;
