@@ -155,3 +155,40 @@ fn traffic_from_before_a_restart_with_reuse_is_refused() {
         "no refusal logged"
     );
 }
+
+/// A client busy submitting while replies pour in and its keepalives go out (every 50 ms
+/// here) keeps its messages in the order it signed them, so none is taken for a replay.
+#[test]
+fn a_busy_client_is_never_taken_for_a_replayer() {
+    let env = TestEnv::new();
+    env.start_hb(
+        "default",
+        2,
+        &["--hb-period", "50", "--hb-misses", "40"],
+        &[],
+    );
+    let rc = client::Client::from_file(&env.client_file("default")).unwrap();
+    let view = rc.load_balanced_view();
+    let results: Vec<_> = (0..20_000)
+        .map(|i| {
+            view.apply_async("echo", vec![client::Value::Int(i)])
+                .unwrap()
+        })
+        .collect();
+    for (i, ar) in results.into_iter().enumerate() {
+        assert_eq!(
+            ar.get_timeout(Duration::from_secs(60)).unwrap(),
+            client::Value::Int(i as i64)
+        );
+    }
+    let log = std::fs::read_to_string(env.controller_log("default")).unwrap();
+    assert!(
+        !log.lines().any(|l| l.contains("rejected message")),
+        "{}",
+        log.lines()
+            .filter(|l| l.contains("rejected"))
+            .take(5)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

@@ -89,17 +89,7 @@ pub(crate) fn run(
             store.set_refused(protocol::gate::REFUSED.to_string());
         }
         if ready[1] {
-            while let Ok(frames) = recv_frames(&inbox, zmq::DONTWAIT) {
-                if frames.len() == 1 && frames[0].is_empty() {
-                    // The wake-up `Client` sends when it is dropped: nothing to forward.
-                    continue;
-                }
-                // Never blocks: a DEALER whose handshake was refused has no pipe, and a
-                // blocked I/O thread could not report that (or anything else).
-                if let Err(e) = dealer.send_multipart(frames, zmq::DONTWAIT) {
-                    warn!("cannot send to the controller: {e}");
-                }
-            }
+            forward_inbox(&inbox, &dealer);
         }
         if ready[0] {
             while let Ok(frames) = recv_frames(&dealer, zmq::DONTWAIT) {
@@ -142,6 +132,11 @@ pub(crate) fn run(
         // has not heard from past its heartbeat deadline.
         if last_keepalive.elapsed() >= keepalive.period {
             last_keepalive = Instant::now();
+            // What user threads signed before this keepalive goes out first: the controller
+            // accepts a session's messages only within a window below its highest counter
+            // (`controller::freshness`), and thousands may have queued while replies were
+            // being filed above.
+            forward_inbox(&inbox, &dealer);
             if let Err(e) =
                 dealer.send_multipart(alive(ClientRequest::KeepAlive(Empty {})), zmq::DONTWAIT)
             {
@@ -174,6 +169,21 @@ pub(crate) fn run(
 }
 
 /// Puts a decoded message where its waiter will look.
+/// Sends on everything user threads have queued, in the order they signed it.
+fn forward_inbox(inbox: &zmq::Socket, dealer: &zmq::Socket) {
+    while let Ok(frames) = recv_frames(inbox, zmq::DONTWAIT) {
+        if frames.len() == 1 && frames[0].is_empty() {
+            // The wake-up `Client` sends when it is dropped: nothing to forward.
+            continue;
+        }
+        // Never blocks: a DEALER whose handshake was refused has no pipe, and a blocked
+        // I/O thread could not report that (or anything else).
+        if let Err(e) = dealer.send_multipart(frames, zmq::DONTWAIT) {
+            warn!("cannot send to the controller: {e}");
+        }
+    }
+}
+
 fn file(mut msg: Received, store: &Store) {
     let Some(parent) = msg.parent.take() else {
         debug!("message without a parent header from the controller; dropped");
