@@ -1,8 +1,9 @@
 //! Hostile input on every socket of a real controller process, while a
 //! real client keeps using the cluster. Generated with proptest: random frames, truncated
 //! multipart messages, correctly signed JSON of the wrong shape, unsigned and badly signed
-//! messages, replays, messages over the size limit (64 KiB here) or the frame limit
-//! (4,096), unknown message types and message types that try to forge log lines,
+//! messages, replays, signed messages dated long ago or with an id that is not their
+//! session's (issue 14, point 3), messages over the size limit (64 KiB here) or the frame
+//! limit (4,096), unknown message types and message types that try to forge log lines,
 //! sent from ZeroMQ peers to the client, engine and heartbeat sockets. Every one must be
 //! rejected and counted exactly once in the log (the first 20 of each second one line each,
 //! with its reason, the rest in that second's summary line); nothing may crash or stall.
@@ -52,15 +53,36 @@ struct Hostile {
 }
 
 fn header(msg_type: &str, n: u64) -> Vec<u8> {
+    // Current: the controller refuses messages older than its replay window.
+    header_with(
+        msg_type,
+        &format!("hostile-{n}"),
+        &protocol::wire::now_date(),
+    )
+}
+
+fn header_with(msg_type: &str, msg_id: &str, date: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
-        "msg_id": format!("hostile-{n}"),
+        "msg_id": msg_id,
         "msg_type": msg_type,
         "session": "hostile",
-        // Current: the controller refuses messages older than its replay window.
-        "date": protocol::wire::now_date(),
+        "date": date,
         "version": "1.0",
     }))
     .unwrap()
+}
+
+/// A validly signed message with this header (no metadata, content or buffers).
+fn signed_header(key: &str, h: Vec<u8>) -> Vec<Vec<u8>> {
+    let sig = Signer::new(key).sign(&[&h, b"{}", b"{}", b"{}"], &[]);
+    vec![
+        DELIMITER.to_vec(),
+        sig.into_bytes(),
+        h,
+        b"{}".to_vec(),
+        b"{}".to_vec(),
+        b"{}".to_vec(),
+    ]
 }
 
 /// A message signed with `key` (use another key, or none, to make it badly signed).
@@ -133,7 +155,7 @@ fn hostile(key: String) -> impl Strategy<Value = Hostile> {
     let next = move || counter.fetch_add(1, Ordering::Relaxed);
     (
         target(),
-        0..13u8,
+        0..15u8,
         any::<u64>(),
         scalar_json(),
         proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..48), 1..8),
@@ -261,6 +283,27 @@ fn hostile(key: String) -> impl Strategy<Value = Hostile> {
                         "too many frames",
                         signed(&key, known_type, n, b"{}", b"{}", buffers),
                     )
+                }
+                12 => {
+                    // Captured long ago (or before this controller started), replayed now:
+                    // signed, never seen, and refused by its date.
+                    let date = if r % 2 == 0 {
+                        "2026-01-01T00:00:00Z"
+                    } else {
+                        "2001-09-09T01:46:40.000001Z"
+                    };
+                    let h = header_with(known_type, &format!("hostile-{n}"), date);
+                    ("stale", signed_header(&key, h))
+                }
+                13 => {
+                    // An id that is not its session's: no counter to check it by.
+                    let id = if r % 2 == 0 {
+                        format!("elsewhere-{n}")
+                    } else {
+                        format!("hostile-{n}x")
+                    };
+                    let h = header_with(known_type, &id, &protocol::wire::now_date());
+                    ("id not of its session", signed_header(&key, h))
                 }
                 11 => {
                     // Log injection: a newline and an escape sequence in the message type.
