@@ -57,6 +57,18 @@ fn request(enc: &Encoder, req: ClientRequest) -> protocol::wire::Outgoing {
     enc.tagged(vec![], None, &serde_json::json!({}), &req, vec![])
 }
 
+/// Sends `replay`, then a new request: only the new one may be answered.
+fn replay_then_ask(s: &zmq::Socket, enc: &Encoder, dec: &mut Decoder, replay: Vec<zmq::Message>) {
+    s.send_multipart(replay, 0).unwrap();
+    let fresh = request(enc, ClientRequest::IdsRequest(Empty {}));
+    s.send_multipart(fresh.frames, 0).unwrap();
+    assert_eq!(
+        answered_until(s, dec, &fresh.msg_id),
+        vec![fresh.msg_id.0.clone()],
+        "the replay was answered"
+    );
+}
+
 fn copy(frames: &[zmq::Message]) -> Vec<zmq::Message> {
     frames.iter().map(|f| zmq::Message::from(&f[..])).collect()
 }
@@ -85,15 +97,7 @@ fn a_replay_is_refused_however_many_messages_went_by_since() {
         s.send_multipart(request(&enc, ClientRequest::KeepAlive(Empty {})).frames, 0)
             .unwrap();
     }
-    // The replay, then a new request: only the new one is answered.
-    s.send_multipart(replay, 0).unwrap();
-    let fresh = request(&enc, ClientRequest::IdsRequest(Empty {}));
-    s.send_multipart(fresh.frames, 0).unwrap();
-    assert_eq!(
-        answered_until(&s, &mut dec, &fresh.msg_id),
-        vec![fresh.msg_id.0.clone()],
-        "the replay was answered"
-    );
+    replay_then_ask(&s, &enc, &mut dec, replay);
     let log = std::fs::read_to_string(env.controller_log("default")).unwrap();
     assert!(
         log.lines()
@@ -137,15 +141,7 @@ fn traffic_from_before_a_restart_with_reuse_is_refused() {
     env.track(&[second.pid()]);
     assert_eq!(read_info(&env)["key"], info["key"], "--reuse keeps the key");
 
-    let s = dealer(&ctx, &info);
-    s.send_multipart(replay, 0).unwrap();
-    let fresh = request(&enc, ClientRequest::IdsRequest(Empty {}));
-    s.send_multipart(fresh.frames, 0).unwrap();
-    assert_eq!(
-        answered_until(&s, &mut dec, &fresh.msg_id),
-        vec![fresh.msg_id.0.clone()],
-        "the replay from the first run was answered"
-    );
+    replay_then_ask(&dealer(&ctx, &info), &enc, &mut dec, replay);
     let log = std::fs::read_to_string(env.controller_log("default")).unwrap_or_default();
     let out = second.stdout() + &second.stderr();
     assert!(
