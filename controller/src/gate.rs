@@ -9,6 +9,7 @@
 //! messages ([`crate::rejects`]).
 
 use crate::rejects::Rejects;
+use crate::server::ControllerError;
 use std::time::Instant;
 use tracing::warn;
 
@@ -17,7 +18,7 @@ const ZAP_ENDPOINT: &str = "inproc://zeromq.zap.01";
 
 /// Starts the handler for `key` in `ctx`; it must run before any socket binds, or libzmq
 /// would let connections through unchecked. It stops when the context terminates.
-pub fn start(ctx: &zmq::Context, key: &str) -> Result<(), zmq::Error> {
+pub fn start(ctx: &zmq::Context, key: &str) -> Result<(), ControllerError> {
     let socket = ctx.socket(zmq::REP)?;
     socket.set_linger(0)?;
     socket.bind(ZAP_ENDPOINT)?;
@@ -25,7 +26,10 @@ pub fn start(ctx: &zmq::Context, key: &str) -> Result<(), zmq::Error> {
     std::thread::Builder::new()
         .name("cluster-gate".into())
         .spawn(move || serve(socket, &key))
-        .map_err(|_| zmq::Error::EMFILE)?;
+        .map_err(|source| ControllerError::Thread {
+            what: "connection gate",
+            source,
+        })?;
     Ok(())
 }
 

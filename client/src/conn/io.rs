@@ -178,8 +178,12 @@ fn forward_inbox(inbox: &zmq::Socket, dealer: &zmq::Socket) {
         }
         // Never blocks: a DEALER whose handshake was refused has no pipe, and a blocked
         // I/O thread could not report that (or anything else).
-        if let Err(e) = dealer.send_multipart(frames, zmq::DONTWAIT) {
-            warn!("cannot send to the controller: {e}");
+        match dealer.send_multipart(frames, zmq::DONTWAIT) {
+            Ok(()) => {}
+            // No pipe: the controller refused the handshake, which the handshake watch
+            // reports as the client's error; saying it twice would only confuse.
+            Err(zmq::Error::EAGAIN) => debug!("not sent: the connection was refused"),
+            Err(e) => warn!("cannot send to the controller: {e}"),
         }
     }
 }

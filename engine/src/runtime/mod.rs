@@ -204,7 +204,12 @@ impl Engine {
         });
         let out = encoder.tagged(vec![], None, &serde_json::json!({}), &request, vec![]);
         let request_id = out.msg_id.clone();
-        task.send_multipart(out.frames, 0)?;
+        // Never blocks: a refused handshake leaves the socket no pipe, and the watch below
+        // says why.
+        match task.send_multipart(out.frames, zmq::DONTWAIT) {
+            Ok(()) | Err(zmq::Error::EAGAIN) => {}
+            Err(e) => return Err(e.into()),
+        }
         let deadline = Instant::now() + opts.register_timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
