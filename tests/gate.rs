@@ -13,10 +13,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-fn connection_info(env: &TestEnv) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(env.engine_file("default")).unwrap()).unwrap()
-}
-
 /// The 64-byte ZMTP 3.0 greeting of a client choosing `mechanism`.
 fn greeting(mechanism: &str) -> Vec<u8> {
     let mut g = vec![0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 0];
@@ -66,7 +62,7 @@ fn push_frames(port: u64, preamble: &[u8], total: usize) -> usize {
 fn a_keyless_peer_is_never_connected_so_nothing_it_sends_is_buffered() {
     let env = TestEnv::new();
     let c = start(&env, "default", 1, &[]);
-    let info = connection_info(&env);
+    let info = env.engine_info("default");
     let port = info["port"].as_u64().unwrap();
     let rc = client(&env, "default");
     let view = rc.direct_view(0u32).unwrap();
@@ -151,7 +147,7 @@ fn a_keyless_peer_is_never_connected_so_nothing_it_sends_is_buffered() {
 fn a_flood_of_keyless_connections_keeps_memory_and_log_bounded() {
     let env = TestEnv::new();
     let c = start(&env, "default", 1, &[]);
-    let info = connection_info(&env);
+    let info = env.engine_info("default");
     let ports: Vec<u64> = ["port", "hb_ping", "hb_pong"]
         .iter()
         .map(|k| info[*k].as_u64().unwrap())

@@ -16,9 +16,7 @@ use std::time::{Duration, Instant};
 
 /// A registered engine made of raw sockets: its task DEALER (identity `ident`) and its id.
 fn fake_engine(env: &TestEnv, ctx: &zmq::Context, ident: &[u8]) -> (zmq::Socket, u32, Decoder) {
-    let info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(env.engine_file("default")).unwrap())
-            .unwrap();
+    let info: serde_json::Value = env.engine_info("default");
     let key = info["key"].as_str().unwrap().to_string();
     let url = format!("tcp://127.0.0.1:{}", info["port"]);
     let task = ctx.socket(zmq::DEALER).unwrap();
@@ -47,28 +45,38 @@ fn fake_engine(env: &TestEnv, ctx: &zmq::Context, ident: &[u8]) -> (zmq::Socket,
     (task, id, dec)
 }
 
-#[test]
-fn a_keyless_connection_cannot_take_an_engines_route() {
+/// A cluster with no engines and a long heartbeat deadline (30 s): nothing here may depend
+/// on it.
+fn engineless_cluster() -> TestEnv {
     let env = TestEnv::new();
-    // A long heartbeat deadline: nothing here may depend on it.
     env.start_hb(
         "default",
         0,
         &["--hb-period", "1000", "--hb-misses", "30"],
         &[],
     );
+    env
+}
+
+/// A DEALER on the engine socket claiming `ident`, without the key.
+fn keyless(env: &TestEnv, ctx: &zmq::Context, ident: &[u8]) -> zmq::Socket {
+    let attacker = ctx.socket(zmq::DEALER).unwrap();
+    attacker.set_linger(0).unwrap();
+    attacker.set_identity(ident).unwrap();
+    let port = &env.engine_info("default")["port"];
+    attacker
+        .connect(&format!("tcp://127.0.0.1:{port}"))
+        .unwrap();
+    attacker
+}
+
+#[test]
+fn a_keyless_connection_cannot_take_an_engines_route() {
+    let env = engineless_cluster();
     let ctx = zmq::Context::new();
     let (engine, id, mut dec) = fake_engine(&env, &ctx, b"engine-under-attack");
     // The attacker connects with the same identity, holding no key.
-    let info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(env.engine_file("default")).unwrap())
-            .unwrap();
-    let attacker = ctx.socket(zmq::DEALER).unwrap();
-    attacker.set_linger(0).unwrap();
-    attacker.set_identity(b"engine-under-attack").unwrap();
-    attacker
-        .connect(&format!("tcp://127.0.0.1:{}", info["port"]))
-        .unwrap();
+    let attacker = keyless(&env, &ctx, b"engine-under-attack");
     // Let its connection be made (or refused) before the task is sent: a round trip of the
     // real engine's socket is enough (its register already went through).
     let rc = client::Client::from_file(&env.client_file("default")).unwrap();
@@ -90,27 +98,13 @@ fn a_keyless_connection_cannot_take_an_engines_route() {
 
 #[test]
 fn a_task_sent_to_an_engine_whose_connection_is_gone_fails_at_once() {
-    let env = TestEnv::new();
-    env.start_hb(
-        "default",
-        0,
-        &["--hb-period", "1000", "--hb-misses", "30"],
-        &[],
-    );
+    let env = engineless_cluster();
     let ctx = zmq::Context::new();
     let (engine, id, _) = fake_engine(&env, &ctx, b"engine-that-goes");
     drop(engine);
     // A peer without the key claims the identity the engine left free: it never passes the
     // connection gate, so the route stays lost instead of becoming its.
-    let info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(env.engine_file("default")).unwrap())
-            .unwrap();
-    let attacker = ctx.socket(zmq::DEALER).unwrap();
-    attacker.set_linger(0).unwrap();
-    attacker.set_identity(b"engine-that-goes").unwrap();
-    attacker
-        .connect(&format!("tcp://127.0.0.1:{}", info["port"]))
-        .unwrap();
+    let attacker = keyless(&env, &ctx, b"engine-that-goes");
     let rc = client::Client::from_file(&env.client_file("default")).unwrap();
     let view = rc.direct_view(id).unwrap();
     // The controller may not have seen the close yet: a task sent before it did reaches

@@ -36,9 +36,7 @@ fn signed(key: &str, msg_type: &str, n: u64, content: &[u8]) -> Vec<Vec<u8>> {
 fn network_text_is_escaped_in_logs_and_errors() {
     let env = TestEnv::new();
     env.start("default", 1, &[]);
-    let info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(env.client_file("default")).unwrap())
-            .unwrap();
+    let info: serde_json::Value = env.client_info("default");
     let key = info["key"].as_str().unwrap();
     let url = format!(
         "tcp://{}:{}",

@@ -28,9 +28,7 @@ fn messages() -> u64 {
 fn a_flood_of_badly_signed_messages_keeps_memory_and_log_bounded() {
     let env = TestEnv::new();
     let c = start(&env, "default", 1, &[]);
-    let info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(env.client_file("default")).unwrap())
-            .unwrap();
+    let info: serde_json::Value = env.client_info("default");
     let port = info["port"].as_u64().unwrap();
     let log = env.controller_log("default");
     let log_before = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);

@@ -379,13 +379,9 @@ fn hostile_input_on_every_socket_is_rejected_logged_once_and_harmless() {
         1,
         &["--max-message-bytes", &LIMIT.to_string()],
     );
-    let info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(env.engine_file("default")).unwrap())
-            .unwrap();
+    let info: serde_json::Value = env.engine_info("default");
     let key = info["key"].as_str().unwrap().to_string();
-    let client_info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(env.client_file("default")).unwrap())
-            .unwrap();
+    let client_info: serde_json::Value = env.client_info("default");
     let port = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap() as u16;
     let ports = [
         (Target::Client, port(&client_info, "port")),

@@ -9,14 +9,10 @@ mod common;
 mod reliability_common;
 
 use common::sshd::Sshd;
-use common::{mode_of, write_with_mode, TestEnv};
+use common::{mode_of, read_json_file, write_with_mode, TestEnv};
 use reliability_common::{client, start};
 use serde_json::Value as Json;
-use std::path::{Path, PathBuf};
-
-fn read_json(path: &Path) -> Json {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+use std::path::PathBuf;
 
 /// Local addresses of the listening TCP sockets on `port` (from /proc/net/tcp and tcp6).
 fn listeners(port: u16) -> Vec<String> {
@@ -49,7 +45,7 @@ fn security_defaults_hold_on_a_real_cluster() {
         (env.engine_file("a"), "engine"),
     ] {
         assert_eq!(mode_of(&file), 0o600, "{}", file.display());
-        let info = read_json(&file);
+        let info = read_json_file(&file);
         assert_eq!(info["kind"], kind);
         assert_eq!(
             info["location"], "127.0.0.1",
@@ -67,15 +63,15 @@ fn security_defaults_hold_on_a_real_cluster() {
     );
     // Fresh random keys per cluster.
     let key = |p: &str| {
-        read_json(&env.client_file(p))["key"]
+        read_json_file(&env.client_file(p))["key"]
             .as_str()
             .unwrap()
             .to_string()
     };
     assert_ne!(key("a"), key("b"));
     // Every port listens on 127.0.0.1 only (7F000001, little-endian in /proc).
-    let e = read_json(&env.engine_file("a"));
-    let c = read_json(&env.client_file("a"));
+    let e = read_json_file(&env.engine_file("a"));
+    let c = read_json_file(&env.client_file("a"));
     for port in [&c["port"], &e["port"], &e["hb_ping"], &e["hb_pong"]] {
         let port = port.as_u64().unwrap() as u16;
         assert_eq!(listeners(port), vec!["0100007F".to_string()], "port {port}");
@@ -119,12 +115,12 @@ fn security_defaults_hold_on_a_real_cluster() {
         out.stderr
     );
     assert_eq!(
-        read_json(&env.client_file("open"))["encryption"],
+        read_json_file(&env.client_file("open"))["encryption"],
         "xchacha20poly1305"
     );
     let log = std::fs::read_to_string(env.controller_log("open")).unwrap();
     assert!(log.contains("listening on all interfaces"), "{log}");
-    let port = read_json(&env.client_file("open"))["port"]
+    let port = read_json_file(&env.client_file("open"))["port"]
         .as_u64()
         .unwrap() as u16;
     assert_eq!(listeners(port), vec!["00000000".to_string()], "bound to *");
@@ -164,7 +160,7 @@ fn engines_and_the_repl_connect_through_an_ssh_tunnel() {
     start(&env, "default", 0, &[]);
     let engine_file = env.engine_file("default").display().to_string();
     let client_file = env.client_file("default").display().to_string();
-    let engine_port = read_json(&env.engine_file("default"))["port"]
+    let engine_port = read_json_file(&env.engine_file("default"))["port"]
         .as_u64()
         .unwrap() as u16;
     let dest = sshd.destination();
@@ -204,7 +200,7 @@ fn engines_and_the_repl_connect_through_an_ssh_tunnel() {
         .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("ssh-"))
         .collect();
     assert_eq!(rewritten.len(), 1, "{rewritten:?}");
-    let info = read_json(&rewritten[0]);
+    let info = read_json_file(&rewritten[0]);
     assert_eq!(mode_of(&rewritten[0]), 0o600);
     assert_eq!(info["ssh"], Json::String(dest.clone()));
     let local = info["port"].as_u64().unwrap() as u16;
@@ -245,7 +241,7 @@ fn engines_and_the_repl_connect_through_an_ssh_tunnel() {
     assert!(out.status.success(), "{out:?}");
     assert!(stdout.contains('2'), "{stdout}");
     assert!(stdout.contains("{5, 5}"), "{stdout}");
-    let client_port = read_json(&env.client_file("default"))["port"]
+    let client_port = read_json_file(&env.client_file("default"))["port"]
         .as_u64()
         .unwrap() as u16;
     assert!(

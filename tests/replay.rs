@@ -16,10 +16,6 @@ use protocol::Session;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-fn read_info(env: &TestEnv) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(env.client_file("default")).unwrap()).unwrap()
-}
-
 /// A raw DEALER on the client socket, past the connection gate.
 fn dealer(ctx: &zmq::Context, info: &serde_json::Value) -> zmq::Socket {
     let s = ctx.socket(zmq::DEALER).unwrap();
@@ -77,7 +73,7 @@ fn copy(frames: &[zmq::Message]) -> Vec<zmq::Message> {
 fn a_replay_is_refused_however_many_messages_went_by_since() {
     let env = TestEnv::new();
     env.start("default", 0, &[]);
-    let info = read_info(&env);
+    let info = env.client_info("default");
     let key = info["key"].as_str().unwrap().to_string();
     let ctx = zmq::Context::new();
     let s = dealer(&ctx, &info);
@@ -112,7 +108,7 @@ fn traffic_from_before_a_restart_with_reuse_is_refused() {
     let mut first = env.spawn(&["controller"]);
     first.wait_stdout_line("controller ready");
     env.track(&[first.pid()]);
-    let info = read_info(&env);
+    let info = env.client_info("default");
     let key = info["key"].as_str().unwrap().to_string();
     let ctx = zmq::Context::new();
     let enc = Encoder::new(Signer::new(&key), Arc::new(Session::new()));
@@ -139,7 +135,11 @@ fn traffic_from_before_a_restart_with_reuse_is_refused() {
     let mut second = env.spawn(&["controller", "--reuse"]);
     second.wait_stdout_line("controller ready");
     env.track(&[second.pid()]);
-    assert_eq!(read_info(&env)["key"], info["key"], "--reuse keeps the key");
+    assert_eq!(
+        env.client_info("default")["key"],
+        info["key"],
+        "--reuse keeps the key"
+    );
 
     replay_then_ask(&dealer(&ctx, &info), &enc, &mut dec, replay);
     let log = std::fs::read_to_string(env.controller_log("default")).unwrap_or_default();

@@ -116,6 +116,11 @@ pub fn fnv1a(data: &[u8]) -> u64 {
     h
 }
 
+/// A JSON file's contents (a connection file, say).
+pub fn read_json_file(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
 /// Writes `text` to `path` with file mode `mode` (set explicitly, whatever the umask).
 pub fn write_with_mode(path: &Path, text: &str, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
@@ -486,6 +491,16 @@ impl TestEnv {
     pub fn engine_file(&self, profile: &str) -> PathBuf {
         self.profile_dir(profile)
             .join("security/controller-engine.json")
+    }
+
+    /// The contents of the profile's client connection file.
+    pub fn client_info(&self, profile: &str) -> serde_json::Value {
+        read_json_file(&self.client_file(profile))
+    }
+
+    /// The contents of the profile's engine connection file.
+    pub fn engine_info(&self, profile: &str) -> serde_json::Value {
+        read_json_file(&self.engine_file(profile))
     }
 
     pub fn controller_log(&self, profile: &str) -> PathBuf {
