@@ -101,6 +101,43 @@ impl Signer {
         }
     }
 
+    /// What a message's signature covers: its four JSON frames, its buffers' lengths and,
+    /// when messages are encrypted, each sealed buffer's Poly1305 tag (which authenticates
+    /// the buffer's bytes: signing the tags binds the buffers to this message without
+    /// hashing them again).
+    fn message_parts<'a, B: std::ops::Deref<Target = [u8]>>(
+        &self,
+        parts: [&'a [u8]; 4],
+        buffers: &'a [B],
+    ) -> (Vec<&'a [u8]>, Vec<usize>) {
+        let mut signed = parts.to_vec();
+        if self.sealer.is_some() {
+            signed.extend(buffers.iter().map(|b| crate::seal::tag_of(b)));
+        }
+        (signed, buffers.iter().map(|b| b.len()).collect())
+    }
+
+    /// The hex signature of a message (see [`Signer::verify_message`] for what it covers).
+    pub fn sign_message<B: std::ops::Deref<Target = [u8]>>(
+        &self,
+        parts: [&[u8]; 4],
+        buffers: &[B],
+    ) -> String {
+        let (signed, lens) = self.message_parts(parts, buffers);
+        self.sign(&signed, &lens)
+    }
+
+    /// Checks a message's signature; returns the raw digest for replay checks.
+    pub fn verify_message<B: std::ops::Deref<Target = [u8]>>(
+        &self,
+        signature: &[u8],
+        parts: [&[u8]; 4],
+        buffers: &[B],
+    ) -> Result<[u8; 32], AuthError> {
+        let (signed, lens) = self.message_parts(parts, buffers);
+        self.verify(signature, &signed, &lens)
+    }
+
     /// The sealer, when messages are encrypted.
     pub fn sealer(&self) -> Option<&crate::seal::Sealer> {
         self.sealer.as_ref()

@@ -5,7 +5,8 @@
 //! ```
 //!
 //! The shape of the Jupyter wire protocol. `header`, `parent_header`, `metadata` and `content`
-//! are JSON; `buffers` are raw bytes. The decoder checks size, then signature, then replay,
+//! are JSON; `buffers` are raw bytes. The decoder checks size, then signature (then opens a
+//! sealed message, see [`crate::seal`]), then replay,
 //! and only then parses anything: an oversized or unsigned message never reaches serde.
 //! Content stays raw bytes after decoding so the controller can forward a task to an engine
 //! (or a result to a client) without parsing or re-encoding it.
@@ -274,27 +275,21 @@ impl Decoder {
             buffers: Vec::new(),
         };
         let buffers: Vec<zmq::Message> = it.collect();
-        let lens: Vec<usize> = buffers.iter().map(|b| b.len()).collect();
-        let mut signed: Vec<&[u8]> = vec![&raw.header, &raw.parent, &raw.metadata, &raw.content];
-        if self.signer.sealer().is_some() {
-            signed.extend(buffers.iter().map(|b| crate::seal::tag_of(b)));
-        }
-        let digest = self.signer.verify(&raw.signature, &signed, &lens)?;
-        if let Err(e) = self.replay.check(&digest) {
-            self.replayed = match self.signer.sealer() {
-                Some(s) => s
-                    .open_prefixed(&raw.header)
-                    .ok()
-                    .and_then(|(_, blob)| crate::seal::split(&blob).ok().map(|[h, ..]| h.to_vec())),
-                None => Some(raw.header.to_vec()),
-            }
-            .and_then(|h| serde_json::from_slice(&h).ok());
-            return Err(e.into());
-        }
+        let digest = self.signer.verify_message(
+            &raw.signature,
+            [&raw.header, &raw.parent, &raw.metadata, &raw.content],
+            &buffers,
+        )?;
+        // Opened before the replay check, so that a refused replay's header reads the same
+        // whether or not messages are encrypted.
         let (raw, buffers) = match self.signer.sealer() {
             Some(s) => open_all(s, raw, buffers, !self.signer.relays())?,
             None => (raw, buffers),
         };
+        if let Err(e) = self.replay.check(&digest) {
+            self.replayed = serde_json::from_slice(&raw.header).ok();
+            return Err(e.into());
+        }
         let header: Header = serde_json::from_slice(&raw.header)
             .map_err(|e| WireError::Header(crate::text::log_safe(&e.to_string()).into_owned()))?;
         let parent = if raw
@@ -490,15 +485,8 @@ impl Encoder {
                 (sealed, buffers)
             }
         };
-        let lens: Vec<usize> = buffers.iter().map(|b| b.len()).collect();
         let [h, p, m, c] = &parts;
-        let mut signed: Vec<&[u8]> = vec![h, p, m, c];
-        if self.signer.sealer().is_some() {
-            // Each sealed buffer's Poly1305 tag authenticates its bytes: signing the tags
-            // binds the buffers to this message, without hashing them again.
-            signed.extend(buffers.iter().map(|b| crate::seal::tag_of(b)));
-        }
-        let signature = self.signer.sign(&signed, &lens);
+        let signature = self.signer.sign_message([h, p, m, c], &buffers);
         let mut frames = idents;
         frames.reserve(6 + buffers.len());
         frames.push(zmq::Message::from(DELIMITER));
