@@ -27,13 +27,14 @@ use chacha20poly1305::{Key, Tag, XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// Bytes of the nonce that opens a sealed header.
+/// Bytes of the random nonce that begins every sealed frame.
 pub const NONCE_BYTES: usize = 24;
 /// Bytes a sealed frame has beyond its plaintext.
 pub const TAG_BYTES: usize = 16;
 /// The scheme's name, as the connection file's `encryption` field gives it.
 pub const SCHEME: &str = "xchacha20poly1305";
-/// The index a buffer is sealed at (a header is sealed at 0).
+/// The kinds of sealed frame, folded into their nonces.
+const HEADER_INDEX: u64 = 0;
 const BUFFER_INDEX: u64 = 1;
 /// What the encryption key is derived with, so that it is never the signing key itself.
 const PURPOSE: &[u8] = b"cluster encryption v1";
@@ -67,12 +68,14 @@ impl Sealer {
     }
 
     /// A fresh random nonce for one message.
-    pub fn nonce() -> [u8; NONCE_BYTES] {
+    fn nonce() -> [u8; NONCE_BYTES] {
         let mut n = [0u8; NONCE_BYTES];
         getrandom::fill(&mut n).expect("the operating system's random source failed");
         n
     }
 
+    /// The nonce of frame kind `index` (0 a header, 1 a buffer): folded into the random
+    /// nonce, so that a buffer can never be opened as a header, nor a header as a buffer.
     fn frame_nonce(base: &[u8; NONCE_BYTES], index: u64) -> XNonce {
         let mut n = *base;
         for (b, i) in n[NONCE_BYTES - 8..].iter_mut().zip(index.to_le_bytes()) {
@@ -81,43 +84,38 @@ impl Sealer {
         XNonce::from(n)
     }
 
-    /// `plain` sealed as frame `index` of the message with nonce `base`; `prefix` bytes
-    /// (the nonce, for the header) are written before it.
-    pub fn seal(
-        &self,
-        base: &[u8; NONCE_BYTES],
-        index: u64,
-        prefix: &[u8],
-        plain: &[u8],
-    ) -> Vec<u8> {
-        let mut out = Vec::with_capacity(prefix.len() + plain.len() + TAG_BYTES);
-        out.extend_from_slice(prefix);
+    /// `plain` sealed as a frame of kind `index`: a fresh random nonce, then the sealed
+    /// bytes and their tag. Self-contained: it opens wherever it travels.
+    fn seal(&self, index: u64, plain: &[u8]) -> Vec<u8> {
+        let base = Sealer::nonce();
+        let mut out = Vec::with_capacity(NONCE_BYTES + plain.len() + TAG_BYTES);
+        out.extend_from_slice(&base);
         out.extend_from_slice(plain);
         let tag = self
             .aead
             .encrypt_inout_detached(
-                &Self::frame_nonce(base, index),
+                &Self::frame_nonce(&base, index),
                 b"",
-                (&mut out[prefix.len()..]).into(),
+                (&mut out[NONCE_BYTES..]).into(),
             )
             .expect("a frame is far below XChaCha20's length limit");
         out.extend_from_slice(&tag);
         out
     }
 
-    /// Opens frame `index` of the message with nonce `base`.
-    pub fn open(
-        &self,
-        base: &[u8; NONCE_BYTES],
-        index: u64,
-        sealed: &[u8],
-    ) -> Result<Vec<u8>, Unopened> {
-        let body = sealed.len().checked_sub(TAG_BYTES).ok_or(Unopened)?;
-        let tag = Tag::try_from(&sealed[body..]).map_err(|_| Unopened)?;
-        let mut plain = sealed[..body].to_vec();
+    /// Opens a frame of kind `index` made by [`Sealer::seal`].
+    fn open(&self, index: u64, sealed: &[u8]) -> Result<Vec<u8>, Unopened> {
+        if sealed.len() < NONCE_BYTES + TAG_BYTES {
+            return Err(Unopened);
+        }
+        let (base, rest) = sealed.split_at(NONCE_BYTES);
+        let base: [u8; NONCE_BYTES] = base.try_into().map_err(|_| Unopened)?;
+        let (body, tag) = rest.split_at(rest.len() - TAG_BYTES);
+        let tag = Tag::try_from(tag).map_err(|_| Unopened)?;
+        let mut plain = body.to_vec();
         self.aead
             .decrypt_inout_detached(
-                &Self::frame_nonce(base, index),
+                &Self::frame_nonce(&base, index),
                 b"",
                 (&mut plain[..]).into(),
                 &tag,
@@ -126,30 +124,25 @@ impl Sealer {
         Ok(plain)
     }
 
-    /// A buffer sealed on its own: a fresh nonce, then the sealed bytes (index 1, so that
-    /// it can never pass for a header). Self-contained, so that a relay can pass it on in
-    /// another message (a shared-queue item) without opening it.
+    /// A message's four JSON parts, [`join`]ed, sealed as its header frame.
+    pub fn seal_header(&self, blob: &[u8]) -> Vec<u8> {
+        self.seal(HEADER_INDEX, blob)
+    }
+
+    /// Opens a header frame made by [`Sealer::seal_header`].
+    pub fn open_header(&self, sealed: &[u8]) -> Result<Vec<u8>, Unopened> {
+        self.open(HEADER_INDEX, sealed)
+    }
+
+    /// A buffer sealed on its own, so that a relay can pass it on in another message (a
+    /// shared-queue item) without opening it.
     pub fn seal_buffer(&self, plain: &[u8]) -> Vec<u8> {
-        let n = Sealer::nonce();
-        self.seal(&n, BUFFER_INDEX, &n, plain)
+        self.seal(BUFFER_INDEX, plain)
     }
 
     /// Opens a buffer sealed by [`Sealer::seal_buffer`].
     pub fn open_buffer(&self, sealed: &[u8]) -> Result<Vec<u8>, Unopened> {
-        let n = sealed.get(..NONCE_BYTES).ok_or(Unopened)?;
-        let n: [u8; NONCE_BYTES] = n.try_into().map_err(|_| Unopened)?;
-        self.open(&n, BUFFER_INDEX, &sealed[NONCE_BYTES..])
-    }
-
-    /// Splits a sealed header into its nonce and opens it (frame 0).
-    pub fn open_prefixed(&self, sealed: &[u8]) -> Result<([u8; NONCE_BYTES], Vec<u8>), Unopened> {
-        if sealed.len() < NONCE_BYTES + TAG_BYTES {
-            return Err(Unopened);
-        }
-        let mut base = [0u8; NONCE_BYTES];
-        base.copy_from_slice(&sealed[..NONCE_BYTES]);
-        let plain = self.open(&base, 0, &sealed[NONCE_BYTES..])?;
-        Ok((base, plain))
+        self.open(BUFFER_INDEX, sealed)
     }
 }
 
@@ -193,29 +186,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frames_open_only_with_the_key_nonce_and_index_they_were_sealed_with() {
+    fn frames_open_only_as_the_kind_and_with_the_key_and_nonce_they_were_sealed_with() {
         let key = crate::auth::generate_key();
         let s = Sealer::new(&key);
-        let base = Sealer::nonce();
-        let header = s.seal(&base, 0, &base, b"{\"msg_type\":\"x\"}");
+        let header = s.seal_header(b"{\"msg_type\":\"x\"}");
         assert_eq!(header.len(), NONCE_BYTES + 16 + TAG_BYTES);
         assert!(!header.windows(8).any(|w| w == b"msg_type"));
-        let (got_base, plain) = s.open_prefixed(&header).unwrap();
-        assert_eq!((got_base, &plain[..]), (base, &b"{\"msg_type\":\"x\"}"[..]));
+        assert_eq!(s.open_header(&header).unwrap(), b"{\"msg_type\":\"x\"}");
 
-        let content = s.seal(&base, 3, b"", b"secret payload");
-        assert_eq!(s.open(&base, 3, &content).unwrap(), b"secret payload");
-        // Moved to another place in the message, or to another message: refused.
-        assert_eq!(s.open(&base, 4, &content), Err(Unopened));
-        assert_eq!(s.open(&Sealer::nonce(), 3, &content), Err(Unopened));
-        // Another key, or one flipped bit: refused.
+        let buffer = s.seal_buffer(b"secret payload");
+        assert_eq!(s.open_buffer(&buffer).unwrap(), b"secret payload");
+        // Opened as the other kind of frame: refused.
+        assert_eq!(s.open_header(&buffer), Err(Unopened));
+        assert_eq!(s.open_buffer(&header), Err(Unopened));
+        // Each seal has its own nonce.
+        assert_ne!(s.seal_buffer(b"secret payload"), buffer);
+        // Another key, a flipped bit in the nonce or in the ciphertext: refused.
         let other = Sealer::new(&crate::auth::generate_key());
-        assert_eq!(other.open(&base, 3, &content), Err(Unopened));
-        let mut flipped = content.clone();
-        flipped[2] ^= 1;
-        assert_eq!(s.open(&base, 3, &flipped), Err(Unopened));
-        assert_eq!(s.open(&base, 3, b"short"), Err(Unopened));
-        assert_eq!(s.open_prefixed(b"short"), Err(Unopened));
+        assert_eq!(other.open_buffer(&buffer), Err(Unopened));
+        for at in [2, NONCE_BYTES + 2] {
+            let mut flipped = buffer.clone();
+            flipped[at] ^= 1;
+            assert_eq!(
+                s.open_buffer(&flipped),
+                Err(Unopened),
+                "bit flipped at {at}"
+            );
+        }
+        assert_eq!(s.open_buffer(b"short"), Err(Unopened));
+        assert_eq!(s.open_header(b"short"), Err(Unopened));
     }
 
     #[test]

@@ -336,7 +336,7 @@ fn open_all(
     if !(raw.parent.is_empty() && raw.metadata.is_empty() && raw.content.is_empty()) {
         return Err(WireError::Auth(AuthError::Undecryptable));
     }
-    let (_, blob) = sealer.open_prefixed(&raw.header).map_err(undecryptable)?;
+    let blob = sealer.open_header(&raw.header).map_err(undecryptable)?;
     let [header, parent, metadata, content] = crate::seal::split(&blob).map_err(undecryptable)?;
     let opened = RawParts {
         signature: raw.signature,
@@ -465,10 +465,8 @@ impl Encoder {
         let (parts, buffers) = match self.signer.sealer() {
             None => (parts, buffers),
             Some(s) => {
-                let base = Sealer::nonce();
-                let blob = crate::seal::join(&parts);
                 let sealed = [
-                    zmq::Message::from(s.seal(&base, 0, &base, &blob)),
+                    zmq::Message::from(s.seal_header(&crate::seal::join(&parts))),
                     zmq::Message::new(),
                     zmq::Message::new(),
                     zmq::Message::new(),
