@@ -17,14 +17,22 @@ fn waiters(env: &TestEnv, kind: &str, name: &str) -> u64 {
         .map_or(0, |o| o["waiters"].as_u64().unwrap())
 }
 
+/// Runs `script` with `cluster run` (saved as `name`) and returns what it printed; fails
+/// the test if it failed.
+fn run_lua(env: &TestEnv, name: &str, script: &str) -> String {
+    let path = env.root().join(name);
+    std::fs::write(&path, script).unwrap();
+    env.run(&["run", path.to_str().unwrap()]).ok().to_string()
+}
+
 #[test]
 fn shared_objects_in_a_script_and_from_the_command_line_are_the_same() {
     let env = TestEnv::new();
     env.start("default", 0, &[]);
     env.run(&["queue", "put", "jobs", "1", "\"two\""]).ok();
-    let path = env.root().join("shared.lua");
-    std::fs::write(
-        &path,
+    let out = run_lua(
+        &env,
+        "shared.lua",
         r#"
 q = Queue("jobs")
 print(q:qsize(), q:get(), q:get(5))
@@ -46,10 +54,8 @@ print(v:get())
 sub = Subscribe("news")
 print(publish("news", 42), sub:get(5))
 "#,
-    )
-    .unwrap();
-    let out = env.run(&["run", path.to_str().unwrap()]);
-    let lines: Vec<&str> = out.ok().lines().collect();
+    );
+    let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines,
         vec![
@@ -108,14 +114,11 @@ fn ctrl_c_ends_a_get_in_the_repl_and_leaves_the_queue_alone() {
 fn help_describes_shared_objects_by_topic_and_by_object() {
     let env = TestEnv::new();
     env.start("default", 0, &[]);
-    let path = env.root().join("help.lua");
-    std::fs::write(
-        &path,
+    let text = run_lua(
+        &env,
+        "help.lua",
         "help(\"shared\")\nprint(\"--\")\nhelp(Queue(\"jobs\"))\nhelp()\n",
-    )
-    .unwrap();
-    let out = env.run(&["run", path.to_str().unwrap()]);
-    let text = out.ok();
+    );
     let (topic, rest) = text.split_once("--\n").expect("both helps printed");
     for needle in [
         "Queue(name)",
@@ -139,9 +142,9 @@ fn help_describes_shared_objects_by_topic_and_by_object() {
 fn functions_that_capture_shared_objects_ship_them_by_name() {
     let env = TestEnv::new();
     env.start("default", 1, &[]);
-    let path = env.root().join("capture.lua");
-    std::fs::write(
-        &path,
+    let out = run_lua(
+        &env,
+        "capture.lua",
         r#"
 local q = Queue("cap:jobs")
 q:put_many({1, 2, 3})
@@ -156,10 +159,8 @@ sub = Subscribe("cap:news")
 ok, e = pcall(function() return rc[0]:apply_sync(function() return sub:get(0) end) end)
 print(ok, tostring(e):find("subscription") ~= nil)
 "#,
-    )
-    .unwrap();
-    let out = env.run(&["run", path.to_str().unwrap()]);
-    let lines: Vec<&str> = out.ok().lines().collect();
+    );
+    let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines,
         vec![
